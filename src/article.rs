@@ -1,0 +1,359 @@
+//! The article model: what a source hands over, and how it is normalised.
+//!
+//! Every source kind produces [`ItemDraft`]s, loose and untrusted. This module
+//! turns them into [`Article`]s in exactly one way, so every kind gets the same
+//! URL canonicalisation (the key that makes "seen again" work), the same
+//! plain-text cleaning and the same length limits. It knows nothing of HTTP or SQL.
+
+use chrono::{DateTime, Duration, Utc};
+use url::Url;
+
+/// Titles longer than this (in characters) are cut, so one hostile feed cannot
+/// bloat every listing; the cut ends in an ellipsis.
+pub const MAX_TITLE_CHARS: usize = 300;
+/// Summaries longer than this (in characters) are cut.
+pub const MAX_SUMMARY_CHARS: usize = 2_000;
+/// Author and origin names longer than this are cut.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// An item as a parser found it, before any cleaning: fields may hold HTML,
+/// entities, relative links or nonsense dates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemDraft {
+    pub title: Option<String>,
+    pub link: Option<String>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub summary: Option<String>,
+    pub author: Option<String>,
+    /// The outlet behind an aggregator API (NewsAPI's `source.name`).
+    pub origin: Option<String>,
+}
+
+/// A cleaned article, ready to store: `url` is canonical and unique per article.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Article {
+    pub title: String,
+    pub url: String,
+    pub published_at: Option<DateTime<Utc>>,
+    pub summary: Option<String>,
+    pub author: Option<String>,
+    pub origin: Option<String>,
+    /// Hash of the normalised title: the same headline syndicated under
+    /// different URLs shares it, so readers can collapse duplicates.
+    pub fingerprint: String,
+}
+
+/// Why a draft was not kept; counted per fetch, never fatal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DropReason {
+    NoLink,
+    BadLink,
+}
+
+impl Article {
+    /// Cleans a draft. `base` resolves relative links (the feed's own URL);
+    /// `now` bounds publication dates (more than a day ahead is treated as unknown).
+    pub fn from_draft(
+        draft: ItemDraft,
+        base: Option<&Url>,
+        now: DateTime<Utc>,
+    ) -> Result<Article, DropReason> {
+        let raw_link = draft.link.as_deref().map(str::trim).unwrap_or_default();
+        if raw_link.is_empty() {
+            return Err(DropReason::NoLink);
+        }
+        let parsed = match base {
+            Some(base) => base.join(raw_link),
+            None => Url::parse(raw_link),
+        };
+        let url = parsed
+            .ok()
+            .and_then(|u| canonical_url(&u))
+            .ok_or(DropReason::BadLink)?;
+        let title = draft
+            .title
+            .as_deref()
+            .map(|t| truncate_chars(&plain_text(t), MAX_TITLE_CHARS))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| url.clone());
+        let published_at = draft
+            .published_at
+            .filter(|at| *at <= now + Duration::days(1));
+        Ok(Article {
+            fingerprint: fingerprint(&title),
+            title,
+            url,
+            published_at,
+            summary: clean_optional(draft.summary.as_deref(), MAX_SUMMARY_CHARS),
+            author: clean_optional(draft.author.as_deref(), MAX_NAME_CHARS),
+            origin: clean_optional(draft.origin.as_deref(), MAX_NAME_CHARS),
+        })
+    }
+}
+
+fn clean_optional(text: Option<&str>, max_chars: usize) -> Option<String> {
+    text.map(|t| truncate_chars(&plain_text(t), max_chars))
+        .filter(|t| !t.is_empty())
+}
+
+/// Query parameters that only track the reader; dropping them lets the same
+/// article shared through different campaigns count once.
+fn is_tracking_param(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "oly_anon_id",
+        "oly_enc_id",
+        "vero_id",
+        "rb_clickid",
+        "s_cid",
+        "ncid",
+        "cmpid",
+        "ocid",
+        "_ga",
+        "_gl",
+    ];
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with("utm_") || EXACT.contains(&lower.as_str())
+}
+
+/// The identity of an article: http(s) only, lower-case scheme and host (the
+/// `url` crate does both), default port dropped, no fragment, no tracking
+/// parameters. Returns `None` for anything that is not a web link.
+pub fn canonical_url(url: &Url) -> Option<String> {
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return None;
+    }
+    let mut url = url.clone();
+    url.set_fragment(None);
+    if url.query().is_some() {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !is_tracking_param(k))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    Some(url.into())
+}
+
+/// FNV-1a over the title's lower-cased words: stable across releases and
+/// platforms (unlike `DefaultHasher`), which matters for a value on disk.
+pub fn fingerprint(title: &str) -> String {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash = OFFSET;
+    let mut first = true;
+    for word in title
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if !first {
+            hash = (hash ^ u64::from(b' ')).wrapping_mul(PRIME);
+        }
+        first = false;
+        for c in word.chars().flat_map(char::to_lowercase) {
+            let mut buf = [0u8; 4];
+            for byte in c.encode_utf8(&mut buf).bytes() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(PRIME);
+            }
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// Markup to plain text: drops tags (and the contents of `script`/`style`),
+/// decodes entities, folds whitespace. Titles are stored as text so that no
+/// reader of the database ever renders a feed's HTML by accident.
+pub fn plain_text(input: &str) -> String {
+    let without_tags = if input.contains('<') {
+        strip_tags(input)
+    } else {
+        input.to_owned()
+    };
+    let decoded = html_escape::decode_html_entities(&without_tags);
+    let mut out = String::with_capacity(decoded.len());
+    for word in decoded.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+fn strip_tags(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        let starts_tag = after[1..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'));
+        if !starts_tag {
+            // "a < b" is text, not a tag.
+            out.push('<');
+            rest = &after[1..];
+            continue;
+        }
+        let Some(close) = after.find('>') else {
+            // A lone '<' is text ("a < b"), not a tag.
+            out.push_str(after);
+            return out;
+        };
+        let tag = after[1..close].trim_start_matches('/').to_ascii_lowercase();
+        let name: String = tag.chars().take_while(|c| c.is_alphanumeric()).collect();
+        rest = &after[close + 1..];
+        if !after.starts_with("</") && (name == "script" || name == "style") {
+            let end = format!("</{name}");
+            match rest.to_ascii_lowercase().find(&end) {
+                Some(at) => {
+                    let skip = rest[at..].find('>').map_or(rest.len(), |gt| at + gt + 1);
+                    rest = &rest[skip..];
+                }
+                None => return out,
+            }
+        }
+        out.push(' ');
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Cuts at a character (not byte) boundary, marking the cut with an ellipsis.
+pub fn truncate_chars(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        None => text.to_owned(),
+        Some((cut, _)) => {
+            let mut short = text[..cut].trim_end().to_owned();
+            short.pop();
+            short.push('…');
+            short
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(s: &str) -> Option<String> {
+        canonical_url(&Url::parse(s).expect("test URL parses"))
+    }
+
+    #[test]
+    fn canonical_url_lowercases_and_drops_default_port_and_fragment() {
+        assert_eq!(
+            canon("HTTPS://Example.COM:443/Path/A?b=1#section").as_deref(),
+            Some("https://example.com/Path/A?b=1")
+        );
+        assert_eq!(
+            canon("http://example.com:80/").as_deref(),
+            Some("http://example.com/")
+        );
+        assert_eq!(
+            canon("http://example.com:8080/x").as_deref(),
+            Some("http://example.com:8080/x")
+        );
+    }
+
+    #[test]
+    fn canonical_url_drops_tracking_parameters_only() {
+        assert_eq!(
+            canon("https://e.com/a?utm_source=x&id=7&UTM_Medium=y&fbclid=z&gclid=q").as_deref(),
+            Some("https://e.com/a?id=7")
+        );
+        assert_eq!(
+            canon("https://e.com/a?utm_source=x").as_deref(),
+            Some("https://e.com/a")
+        );
+    }
+
+    #[test]
+    fn canonical_url_rejects_non_web_links() {
+        assert_eq!(canon("mailto:a@b.c"), None);
+        assert_eq!(canon("javascript:alert(1)"), None);
+        assert_eq!(canon("ftp://e.com/x"), None);
+    }
+
+    #[test]
+    fn plain_text_strips_markup_scripts_and_entities() {
+        assert_eq!(
+            plain_text("<b>Rust</b> &amp; <i>tokio</i>&nbsp;1.0 <script>alert('x')</script>done"),
+            "Rust & tokio 1.0 done"
+        );
+        assert_eq!(plain_text("a < b and c > d"), "a < b and c > d");
+        assert_eq!(plain_text("  many \n\t spaces "), "many spaces");
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate_chars("héllo wörld", 5), "héll…");
+        assert_eq!(truncate_chars("short", 10), "short");
+        let long = "é".repeat(MAX_TITLE_CHARS * 3);
+        assert_eq!(
+            truncate_chars(&long, MAX_TITLE_CHARS).chars().count(),
+            MAX_TITLE_CHARS
+        );
+    }
+
+    #[test]
+    fn fingerprint_ignores_case_and_punctuation() {
+        assert_eq!(
+            fingerprint("Rust 2.0 released!"),
+            fingerprint("rust 2 0   RELEASED")
+        );
+        assert_ne!(fingerprint("Rust released"), fingerprint("Go released"));
+        // The published FNV-1a 64 test vector for "a".
+        assert_eq!(fingerprint("a"), "af63dc4c8601ec8c");
+    }
+
+    #[test]
+    fn from_draft_resolves_relative_links_and_nulls_future_dates() {
+        let now = Utc::now();
+        let base = Url::parse("https://news.example/feed.xml").expect("base parses");
+        let draft = ItemDraft {
+            title: Some("<em>Hello</em>".into()),
+            link: Some("/posts/1?utm_campaign=x#top".into()),
+            published_at: Some(now + Duration::days(30)),
+            ..ItemDraft::default()
+        };
+        let article = Article::from_draft(draft, Some(&base), now).expect("draft is valid");
+        assert_eq!(article.url, "https://news.example/posts/1");
+        assert_eq!(article.title, "Hello");
+        assert_eq!(article.published_at, None);
+    }
+
+    #[test]
+    fn from_draft_without_link_is_dropped_and_without_title_uses_url() {
+        let now = Utc::now();
+        assert_eq!(
+            Article::from_draft(ItemDraft::default(), None, now),
+            Err(DropReason::NoLink)
+        );
+        let draft = ItemDraft {
+            link: Some("https://e.com/x".into()),
+            ..ItemDraft::default()
+        };
+        let article = Article::from_draft(draft, None, now).expect("draft is valid");
+        assert_eq!(article.title, "https://e.com/x");
+    }
+}

@@ -1,0 +1,534 @@
+//! Configuration: one TOML file, overridable by `HERALD__SECTION__KEY`
+//! environment variables, validated all at once.
+//!
+//! Loading runs in three steps so that every mistake is reported precisely:
+//! 1. the file alone is parsed strictly with `toml` (syntax errors, unknown
+//!    keys and wrong types come back with their line and column);
+//! 2. the `config` crate layers the environment over the file;
+//! 3. [`validate`] checks meaning (cron, URLs, duplicate names, kind options)
+//!    and collects *every* problem, each naming the file, line, source and key.
+//!
+//! Each default is written once, in a `default_*` function. Relative paths are
+//! resolved against the config file's folder, never the working directory,
+//! so `systemctl` and a shell in another folder read the same database.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::scheduler;
+use crate::sources::{self, SourceSpec};
+
+/// Environment variable prefix and separator for overrides: `HERALD__DAEMON__WORKERS=64`.
+pub const ENV_PREFIX: &str = "HERALD";
+const ENV_SEPARATOR: &str = "__";
+
+/// Why a configuration could not be used. Each variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no config file found (looked in: {})", list_paths(.searched))]
+    NotFound { searched: Vec<PathBuf> },
+    #[error("{}: cannot read config file: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", .path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("{}: environment override ({ENV_PREFIX}{ENV_SEPARATOR}*): {message}", .path.display())]
+    Environment { path: PathBuf, message: String },
+    #[error("{} problem(s) in {}:\n{}", .problems.len(), .path.display(), list_problems(.problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
+}
+
+fn list_problems(problems: &[ConfigProblem]) -> String {
+    let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    lines.join("\n")
+}
+
+/// One thing wrong with a config file, located as precisely as we can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    /// The `[[sources]]` entry at fault, by name (or index when it has none).
+    pub source: Option<String>,
+    /// Dotted key, e.g. `daemon.workers` or `url`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(source) = &self.source {
+            write!(f, ": source {source:?}")?;
+        }
+        write!(f, ": key `{}`: {}", self.key, self.message)
+    }
+}
+
+/// A validated configuration, ready to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (absolute), for messages and reloads.
+    pub path: PathBuf,
+    pub daemon: DaemonConfig,
+    pub http: HttpConfig,
+    pub sources: Vec<Arc<SourceSpec>>,
+    /// Things worth telling the operator that do not stop herald.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// The sources a round will fetch.
+    pub fn enabled_sources(&self) -> Vec<Arc<SourceSpec>> {
+        self.sources.iter().filter(|s| s.enabled).cloned().collect()
+    }
+}
+
+/// `[daemon]`: how rounds run and where results go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// SQLite file; relative to the config file's folder.
+    #[serde(default = "default_database")]
+    pub database: PathBuf,
+    /// Size of the worker pool: the global cap on fetches in flight.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Capacity of the fetch-job queue between rounds and workers.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// Deadline for a whole round; unfinished fetches become `timeout`.
+    #[serde(default = "default_round_timeout", with = "humantime_serde")]
+    pub round_timeout: Duration,
+    /// Cron expression (5 or 6 fields) for rounds of every source without its own.
+    #[serde(default = "default_schedule")]
+    pub schedule: String,
+    /// How long a graceful shutdown waits for fetches in flight.
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+fn default_database() -> PathBuf {
+    PathBuf::from("herald.db")
+}
+fn default_workers() -> usize {
+    16
+}
+fn default_queue_capacity() -> usize {
+    1024
+}
+fn default_round_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_schedule() -> String {
+    "*/15 * * * *".to_owned()
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(20)
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            database: default_database(),
+            workers: default_workers(),
+            queue_capacity: default_queue_capacity(),
+            round_timeout: default_round_timeout(),
+            schedule: default_schedule(),
+            shutdown_grace: default_shutdown_grace(),
+        }
+    }
+}
+
+/// `[http]`: how herald talks to other people's servers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Whole-request timeout, body included: stops slow-drip servers.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Largest body accepted, counted after decompression.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_max_body_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_user_agent() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match env!("CARGO_PKG_REPOSITORY") {
+        "" => format!("herald/{version}"),
+        repository => format!("herald/{version} (+{repository})"),
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            timeout: default_timeout(),
+            connect_timeout: default_connect_timeout(),
+            max_body_bytes: default_max_body_bytes(),
+            user_agent: default_user_agent(),
+        }
+    }
+}
+
+/// One `[[sources]]` entry as written. Keys beyond the common ones are kept
+/// in `options` and checked by the kind's own module, which knows them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSource {
+    pub name: String,
+    pub kind: String,
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    pub url: Option<String>,
+    /// Cron override; the source then runs in rounds of its own.
+    pub schedule: Option<String>,
+    /// At most this many items are kept per fetch.
+    pub limit: Option<usize>,
+    #[serde(flatten)]
+    pub options: BTreeMap<String, serde_json::Value>,
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    daemon: DaemonConfig,
+    #[serde(default)]
+    http: HttpConfig,
+    #[serde(default)]
+    sources: Vec<RawSource>,
+}
+
+/// Finds the config file: the explicit path (`--config` or `HERALD_CONFIG`),
+/// else `./herald.toml`, `$XDG_CONFIG_HOME/herald/herald.toml` (default
+/// `~/.config`), `/etc/herald/herald.toml`.
+pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let mut candidates = vec![PathBuf::from("herald.toml")];
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")));
+    if let Some(dir) = xdg {
+        candidates.push(dir.join("herald").join("herald.toml"));
+    }
+    candidates.push(PathBuf::from("/etc/herald/herald.toml"));
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or(ConfigError::NotFound {
+            searched: candidates,
+        })
+}
+
+/// Reads, layers and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    load_from_str(&path, &text)
+}
+
+/// As [`load`], for text already read (reloads and tests).
+pub fn load_from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    // Step 1: the file alone, strictly, for errors with a line number.
+    toml::from_str::<RawConfig>(text).map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    // Step 2: the file with the environment on top.
+    let environment = config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator(ENV_SEPARATOR)
+        .separator(ENV_SEPARATOR)
+        .try_parsing(true);
+    let raw: RawConfig = config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .add_source(environment)
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(|e| ConfigError::Environment {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    // Step 3: meaning.
+    validate(path, text, raw)
+}
+
+/// Finds the line of a key in the original text, for messages.
+struct Locator {
+    doc: Option<toml_edit::Document<String>>,
+    text: String,
+}
+
+impl Locator {
+    fn new(text: &str) -> Self {
+        Locator {
+            doc: toml_edit::Document::parse(text.to_owned()).ok(),
+            text: text.to_owned(),
+        }
+    }
+
+    fn line_of(&self, span: Option<std::ops::Range<usize>>) -> Option<usize> {
+        let start = span?.start;
+        Some(self.text.get(..start)?.matches('\n').count() + 1)
+    }
+
+    /// Line of `section.key` (or of the section when the key is absent).
+    fn table_key(&self, section: &str, key: &str) -> Option<usize> {
+        let table = self.doc.as_ref()?.get(section)?.as_table()?;
+        match table.key(key) {
+            Some(k) => self.line_of(k.span()),
+            None => self.line_of(table.span()),
+        }
+    }
+
+    /// Line of `key` in the `index`th `[[sources]]` (or of its header).
+    fn source_key(&self, index: usize, key: &str) -> Option<usize> {
+        let sources = self.doc.as_ref()?.get("sources")?.as_array_of_tables()?;
+        let table = sources.get(index)?;
+        match table.key(key) {
+            Some(k) => self.line_of(k.span()),
+            None => self.line_of(table.span()),
+        }
+    }
+}
+
+fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigError> {
+    let locator = Locator::new(text);
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let mut global = |key: &str, message: String| {
+        let (section, field) = key.split_once('.').unwrap_or((key, ""));
+        problems.push(ConfigProblem {
+            file: path.to_path_buf(),
+            line: locator.table_key(section, field),
+            source: None,
+            key: key.to_owned(),
+            message,
+        });
+    };
+
+    let daemon = raw.daemon;
+    if daemon.workers == 0 {
+        global("daemon.workers", "must be at least 1".into());
+    }
+    if daemon.queue_capacity == 0 {
+        global("daemon.queue_capacity", "must be at least 1".into());
+    }
+    if daemon.round_timeout.is_zero() {
+        global("daemon.round_timeout", "must be longer than 0s".into());
+    }
+    if let Err(e) = scheduler::normalize_cron(&daemon.schedule) {
+        global("daemon.schedule", e);
+    }
+    let http = raw.http;
+    if http.timeout.is_zero() {
+        global("http.timeout", "must be longer than 0s".into());
+    }
+    if http.connect_timeout.is_zero() {
+        global("http.connect_timeout", "must be longer than 0s".into());
+    }
+    if http.max_body_bytes == 0 {
+        global("http.max_body_bytes", "must be at least 1".into());
+    }
+    if http.user_agent.trim().is_empty() || !http.user_agent.is_ascii() {
+        global("http.user_agent", "must be a non-empty ASCII string".into());
+    }
+
+    let mut names = HashSet::new();
+    let mut sources = Vec::new();
+    for (index, raw_source) in raw.sources.into_iter().enumerate() {
+        let label = if raw_source.name.trim().is_empty() {
+            format!("#{}", index + 1)
+        } else {
+            raw_source.name.clone()
+        };
+        let mut source_problem = |key: &str, message: String| {
+            problems.push(ConfigProblem {
+                file: path.to_path_buf(),
+                line: locator.source_key(index, key),
+                source: Some(label.clone()),
+                key: key.to_owned(),
+                message,
+            });
+        };
+        if raw_source.name.trim().is_empty() {
+            source_problem("name", "must not be empty".into());
+        } else if !names.insert(raw_source.name.clone()) {
+            source_problem(
+                "name",
+                "is used by another source; names must be unique".into(),
+            );
+        }
+        if let Some(schedule) = &raw_source.schedule {
+            if let Err(e) = scheduler::normalize_cron(schedule) {
+                source_problem("schedule", e);
+            }
+        }
+        if raw_source.limit == Some(0) {
+            source_problem("limit", "must be at least 1".into());
+        }
+        match sources::build(&raw_source) {
+            Ok(source) => sources.push(Arc::new(SourceSpec {
+                name: raw_source.name.clone(),
+                kind: raw_source.kind.clone(),
+                enabled: raw_source.enabled,
+                schedule: raw_source.schedule.clone(),
+                limit: raw_source.limit,
+                source,
+            })),
+            Err(kind_problems) => {
+                for p in kind_problems {
+                    source_problem(&p.key, p.message);
+                }
+            }
+        }
+    }
+    if sources.iter().all(|s| !s.enabled) {
+        warnings.push("no enabled sources: rounds will fetch nothing".to_owned());
+    }
+
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        });
+    }
+    let mut daemon = daemon;
+    if daemon.database.is_relative() {
+        let folder = path.parent().unwrap_or_else(|| Path::new("."));
+        daemon.database = folder.join(&daemon.database);
+    }
+    Ok(Config {
+        path: path.to_path_buf(),
+        daemon,
+        http,
+        sources,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems_of(text: &str) -> Vec<ConfigProblem> {
+        match load_from_str(Path::new("/etc/herald/test.toml"), text) {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected invalid config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_gets_every_default() {
+        let config = load_from_str(Path::new("/srv/h/herald.toml"), "").expect("valid");
+        assert_eq!(config.daemon.workers, 16);
+        assert_eq!(config.daemon.queue_capacity, 1024);
+        assert_eq!(config.daemon.round_timeout, Duration::from_secs(120));
+        assert_eq!(config.daemon.database, PathBuf::from("/srv/h/herald.db"));
+        assert_eq!(config.http.max_body_bytes, 10 * 1024 * 1024);
+        assert!(config.http.user_agent.starts_with("herald/"));
+        assert_eq!(config.warnings.len(), 1);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_line_source_and_key() {
+        let text = r#"
+[daemon]
+workers = 0
+schedule = "every tuesday"
+
+[[sources]]
+name = "a"
+kind = "feed"
+url = "not a url"
+
+[[sources]]
+name = "a"
+kind = "telepathy"
+
+[[sources]]
+name = "j"
+kind = "json"
+url = "https://example.com/api"
+title = "title"
+"#;
+        let problems = problems_of(text);
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let expect = [
+            "/etc/herald/test.toml:3: key `daemon.workers`: must be at least 1",
+            "/etc/herald/test.toml:4: key `daemon.schedule`:",
+            "/etc/herald/test.toml:9: source \"a\": key `url`:",
+            "/etc/herald/test.toml:12: source \"a\": key `name`: is used by another source",
+            "/etc/herald/test.toml:13: source \"a\": key `kind`: unknown kind \"telepathy\"",
+            "/etc/herald/test.toml:19: source \"j\": key `title`: JSON pointer",
+        ];
+        for want in expect {
+            assert!(
+                shown.iter().any(|s| s.starts_with(want)),
+                "missing {want:?} in {shown:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expect.len(), "{shown:#?}");
+    }
+
+    #[test]
+    fn unknown_key_is_a_syntax_error_with_its_line() {
+        let err = load_from_str(Path::new("h.toml"), "[daemon]\nwokers = 3\n")
+            .expect_err("typo must fail");
+        let message = err.to_string();
+        assert!(message.contains("h.toml"), "{message}");
+        assert!(message.contains("line 2"), "{message}");
+        assert!(message.contains("wokers"), "{message}");
+    }
+
+    #[test]
+    fn bad_duration_names_the_key() {
+        let err = load_from_str(Path::new("h.toml"), "[http]\ntimeout = \"soon\"\n")
+            .expect_err("bad duration must fail");
+        let message = err.to_string();
+        assert!(
+            message.contains("line 2") && message.contains("timeout"),
+            "{message}"
+        );
+    }
+}

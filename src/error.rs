@@ -1,0 +1,20 @@
+//! The library's error type: what can stop herald as a whole (as opposed to
+//! one source failing, which is an outcome, not an error).
+
+use crate::config::ConfigError;
+use crate::fetch::FetchError;
+use crate::storage::StorageError;
+
+/// Errors that end a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[from] FetchError),
+}
+
+/// Shorthand for results carrying [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,10 @@
+//! HTTP: the one place that knows reqwest.
+//!
+//! Sources describe requests ([`crate::sources::FetchRequest`]); this module
+//! performs them with one shared client (connection pooling, decompression,
+//! timeouts, user agent) and enforces the body limit. Its errors are one-line
+//! reasons fit for a log line and the `fetches` table.
+
+mod client;
+
+pub use client::{FetchError, HttpClient, HttpResponse};

@@ -1,0 +1,33 @@
+//! herald: a news-aggregation daemon.
+//!
+//! Data moves one way: config → plan → jobs → outcomes → rows.
+//!
+//! - [`config`] reads and validates the TOML file (with environment overrides)
+//!   into [`sources::SourceSpec`]s, each holding a [`sources::Source`] of its kind.
+//! - [`round`] turns the sources due into [`pool::FetchJob`]s on a bounded
+//!   queue; the [`pool`] of workers drains it, fetching with the one shared
+//!   client in [`fetch`] and parsing with the source's kind; each job's
+//!   [`outcome::FetchOutcome`] goes back to its round.
+//! - [`storage`] owns SQLite: one writer thread commits each fetch's batch in
+//!   one transaction, so the async runtime never blocks on disk.
+//! - [`app`] wires the parts together; `main.rs` is the CLI around it.
+//!
+//! Only `fetch` knows reqwest, only `storage` knows rusqlite, and a source
+//! kind knows neither: it turns bytes into [`article::ItemDraft`]s.
+
+pub mod app;
+pub mod article;
+pub mod config;
+pub mod error;
+pub mod fetch;
+pub mod mock;
+pub mod outcome;
+pub mod pool;
+pub mod report;
+pub mod round;
+pub mod scheduler;
+pub mod sources;
+pub mod storage;
+pub mod telemetry;
+
+pub use error::{Error, Result};

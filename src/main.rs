@@ -1,0 +1,138 @@
+//! The `herald` command line: parses arguments, loads the config, runs the
+//! command and maps the result to an exit code.
+//!
+//! Exit codes: 0 success (for `once`: at least one source answered, or there
+//! were none); 1 every source failed; 2 usage or config error; 3 a runtime
+//! failure (the database could not be opened or written).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use herald::config::{self, Config};
+use herald::report;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "herald",
+    version,
+    about = "Gathers headlines from many news sources into one SQLite database."
+)]
+struct Cli {
+    /// Config file [default: ./herald.toml, then $XDG_CONFIG_HOME/herald/herald.toml, then /etc/herald/herald.toml]
+    #[arg(long, global = true, env = "HERALD_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate the config and list the sources and their schedules.
+    Check,
+    /// Run one aggregation round over every enabled source now, print a report, exit.
+    Once {
+        /// Output format of the report.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+const EXIT_ALL_FAILED: u8 = 1;
+const EXIT_CONFIG: u8 = 2;
+const EXIT_RUNTIME: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    herald::telemetry::init("warn");
+    let config = match load_config(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    for warning in &config.warnings {
+        eprintln!("warning: {}: {warning}", config.path.display());
+    }
+    let result = match cli.command {
+        Command::Check => {
+            print!("{}", describe(&config));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Once { format } => once(&config, format),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(EXIT_RUNTIME)
+    })
+}
+
+fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, config::ConfigError> {
+    let path = config::discover(explicit)?;
+    config::load(&path)
+}
+
+fn once(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(herald::app::once(config))?;
+    match format {
+        Format::Table => print!("{}", report::round_table(&report)),
+        Format::Json => println!("{}", serde_json::to_string(&report)?),
+    }
+    Ok(if report.all_failed() {
+        ExitCode::from(EXIT_ALL_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What `herald check` prints for a valid config.
+fn describe(config: &Config) -> String {
+    let d = &config.daemon;
+    let mut out = format!(
+        "{}: ok\ndatabase: {}\nworkers: {}, queue capacity: {}, round timeout: {}, schedule: {:?}\n\n",
+        config.path.display(),
+        d.database.display(),
+        d.workers,
+        d.queue_capacity,
+        humantime::format_duration(d.round_timeout),
+        d.schedule,
+    );
+    let rows: Vec<Vec<String>> = config
+        .sources
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.kind.clone(),
+                if s.enabled { "yes" } else { "no" }.to_owned(),
+                s.schedule
+                    .clone()
+                    .unwrap_or_else(|| format!("{} (global)", d.schedule)),
+                s.source.request().url.to_string(),
+            ]
+        })
+        .collect();
+    let enabled = config.sources.iter().filter(|s| s.enabled).count();
+    out.push_str(&format!(
+        "{} sources, {enabled} enabled\n",
+        config.sources.len()
+    ));
+    out.push_str(&report::table(
+        &["NAME", "KIND", "ENABLED", "SCHEDULE", "URL"],
+        &rows,
+    ));
+    out
+}

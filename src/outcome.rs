@@ -1,0 +1,83 @@
+//! What one fetch produced: the record a worker hands back to its round.
+//!
+//! Plain data shared by the pool (which fills it), the round (which reports
+//! it) and storage (which writes it); none of them reach into the others.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::article::Article;
+
+/// How a source's fetch ended; stored as text in `fetches.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchStatus {
+    Ok,
+    NotModified,
+    Failed,
+    Timeout,
+    Skipped,
+}
+
+impl FetchStatus {
+    /// The stable name used in the database, logs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FetchStatus::Ok => "ok",
+            FetchStatus::NotModified => "not_modified",
+            FetchStatus::Failed => "failed",
+            FetchStatus::Timeout => "timeout",
+            FetchStatus::Skipped => "skipped",
+        }
+    }
+
+    /// Whether the source answered usefully (a 304 is an answer).
+    pub fn is_success(self) -> bool {
+        matches!(self, FetchStatus::Ok | FetchStatus::NotModified)
+    }
+
+    /// Whether the source let us down this time.
+    pub fn is_failure(self) -> bool {
+        matches!(self, FetchStatus::Failed | FetchStatus::Timeout)
+    }
+}
+
+/// Everything a worker learned about one source in one round.
+#[derive(Debug, Clone)]
+pub struct FetchOutcome {
+    pub source: String,
+    pub status: FetchStatus,
+    pub http_status: Option<u16>,
+    pub elapsed: Duration,
+    pub attempts: u32,
+    pub articles: Vec<Article>,
+    /// Items the source listed that had no usable link.
+    pub dropped: usize,
+    /// One line, safe to log and store: no secrets, no bodies.
+    pub error: Option<String>,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl FetchOutcome {
+    /// An outcome for a fetch that produced no response.
+    pub fn without_response(
+        source: &str,
+        status: FetchStatus,
+        elapsed: Duration,
+        error: String,
+    ) -> Self {
+        FetchOutcome {
+            source: source.to_owned(),
+            status,
+            http_status: None,
+            elapsed,
+            attempts: 0,
+            articles: Vec::new(),
+            dropped: 0,
+            error: Some(error),
+            finished_at: Utc::now(),
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! One aggregation round: sources in, a report out.
+//!
+//! A round turns each source into a [`FetchJob`] on the pool's bounded queue,
+//! collects every outcome, hands each to storage as soon as it arrives (the
+//! writer commits while other fetches are still in flight), and reports.
+//!
+//! Every job produces exactly one outcome, whatever happens: the worker
+//! bounds its fetch by the round deadline, a job still queued at the deadline
+//! is answered by the worker that pops it, and a job that could not even be
+//! queued before the deadline is answered by the enqueuer. So the round simply
+//! waits for all outcomes, and nothing already fetched is ever thrown away.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{Instrument, info, warn};
+
+use crate::outcome::{FetchOutcome, FetchStatus};
+use crate::pool::FetchJob;
+use crate::sources::SourceSpec;
+use crate::storage::{RoundSummary, Storage, StorageError};
+
+/// Runs rounds against one pool and one database.
+#[derive(Debug, Clone)]
+pub struct RoundRunner {
+    pub queue: mpsc::Sender<FetchJob>,
+    pub storage: Storage,
+    pub round_timeout: Duration,
+    /// The pool size, for the "ideal" wall time.
+    pub workers: usize,
+}
+
+/// What a round did, per source and in total; `--format json` prints this.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoundReport {
+    pub round_id: i64,
+    pub started_at: String,
+    pub wall_ms: u64,
+    /// `ceil(fetched / workers) × slowest fetch`: what perfect concurrency would cost.
+    pub ideal_ms: u64,
+    pub sources: Vec<SourceReport>,
+    pub totals: Totals,
+}
+
+/// One source's line in a round report.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub name: String,
+    pub status: FetchStatus,
+    pub http_status: Option<u16>,
+    pub elapsed_ms: u64,
+    pub attempts: u32,
+    pub new: usize,
+    pub seen: usize,
+    pub error: Option<String>,
+}
+
+/// Round totals: `ok` counts 304s too, `failed` counts timeouts too.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub ok: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub new: usize,
+    pub seen: usize,
+}
+
+impl RoundReport {
+    /// True when there was something to fetch and every fetch failed.
+    pub fn all_failed(&self) -> bool {
+        !self.sources.is_empty() && self.sources.iter().all(|s| s.status.is_failure())
+    }
+
+    /// The line a person tailing the log wants: `round 42: 37/40 ok, ...`.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "round {}: {}/{} ok, {} failed, {} new, {:.2} s (ideal {:.2} s)",
+            self.round_id,
+            self.totals.ok,
+            self.sources.len(),
+            self.totals.failed,
+            self.totals.new,
+            self.wall_ms as f64 / 1000.0,
+            self.ideal_ms as f64 / 1000.0,
+        )
+    }
+}
+
+impl RoundRunner {
+    /// Fetches `sources` concurrently and stores what they return.
+    /// `trigger` says why the round ran (`once`, a cron expression, `start`).
+    pub async fn run(
+        &self,
+        sources: &[Arc<SourceSpec>],
+        trigger: &str,
+    ) -> Result<RoundReport, StorageError> {
+        let started = Instant::now();
+        let started_at = Utc::now();
+        let round_id = self.storage.begin_round(trigger, sources.len()).await?;
+        let span = tracing::info_span!("round", round_id);
+        self.run_inner(round_id, started, started_at, sources)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_inner(
+        &self,
+        round_id: i64,
+        started: Instant,
+        started_at: DateTime<Utc>,
+        sources: &[Arc<SourceSpec>],
+    ) -> Result<RoundReport, StorageError> {
+        info!(round_id, sources = sources.len(), "round started");
+        let deadline = started + self.round_timeout;
+        let (reply, mut outcomes) = mpsc::unbounded_channel();
+        tokio::spawn(
+            enqueue_all(
+                self.queue.clone(),
+                round_id,
+                sources.to_vec(),
+                deadline,
+                reply,
+            )
+            .in_current_span(),
+        );
+
+        let mut pending = Vec::with_capacity(sources.len());
+        while let Some(outcome) = outcomes.recv().await {
+            if let Some(error) = outcome
+                .error
+                .as_deref()
+                .filter(|_| outcome.status.is_failure())
+            {
+                warn!(round_id, source = %outcome.source, status = outcome.status.as_str(), http_status = outcome.http_status, error, "source failed");
+            }
+            let line = SourceReport {
+                name: outcome.source.clone(),
+                status: outcome.status,
+                http_status: outcome.http_status,
+                elapsed_ms: outcome.elapsed.as_millis() as u64,
+                attempts: outcome.attempts,
+                new: 0,
+                seen: 0,
+                error: outcome.error.clone(),
+            };
+            pending.push((line, self.storage.commit_fetch(round_id, outcome)));
+        }
+
+        let mut lines = Vec::with_capacity(pending.len());
+        for (mut line, stored) in pending {
+            match stored.await {
+                Ok(stored) => {
+                    line.new = stored.new;
+                    line.seen = stored.seen;
+                }
+                Err(StorageError::WriterGone) => return Err(StorageError::WriterGone),
+                Err(e) => {
+                    warn!(round_id, source = %line.name, error = %e, "fetch not stored");
+                    line.status = FetchStatus::Failed;
+                    line.error = Some(format!("not stored: {e}"));
+                }
+            }
+            lines.push(line);
+        }
+        // Report in config order, whatever order the fetches finished in.
+        let order: HashMap<&str, usize> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        lines.sort_by_key(|line| order.get(line.name.as_str()).copied());
+
+        let report = build_report(round_id, started_at, started.elapsed(), self.workers, lines);
+        self.storage
+            .finish_round(RoundSummary {
+                round_id,
+                finished_at: Utc::now(),
+                ok: report.totals.ok,
+                failed: report.totals.failed,
+                skipped: report.totals.skipped,
+                new: report.totals.new,
+                seen: report.totals.seen,
+                wall_ms: report.wall_ms,
+                ideal_ms: report.ideal_ms,
+            })
+            .await?;
+        info!(
+            round_id,
+            ok = report.totals.ok,
+            failed = report.totals.failed,
+            new = report.totals.new,
+            wall_ms = report.wall_ms,
+            ideal_ms = report.ideal_ms,
+            "{}",
+            report.summary_line()
+        );
+        Ok(report)
+    }
+}
+
+/// Queues one job per source. A full queue applies back-pressure here, never
+/// to the workers; at the deadline the rest are answered as timed out.
+async fn enqueue_all(
+    queue: mpsc::Sender<FetchJob>,
+    round_id: i64,
+    sources: Vec<Arc<SourceSpec>>,
+    deadline: Instant,
+    reply: mpsc::UnboundedSender<FetchOutcome>,
+) {
+    let mut remaining = sources.into_iter();
+    for source in remaining.by_ref() {
+        let name = source.name.clone();
+        let job = FetchJob {
+            round_id,
+            source,
+            deadline,
+            reply: reply.clone(),
+        };
+        tokio::select! {
+            sent = queue.send(job) => {
+                if let Err(mpsc::error::SendError(job)) = sent {
+                    let _ = reply.send(FetchOutcome::without_response(
+                        &job.source.name, FetchStatus::Failed, Duration::ZERO, "worker pool is stopped".into()));
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                let _ = reply.send(queued_too_long(&name));
+                break;
+            }
+        }
+    }
+    for source in remaining {
+        let _ = reply.send(queued_too_long(&source.name));
+    }
+}
+
+fn queued_too_long(name: &str) -> FetchOutcome {
+    FetchOutcome::without_response(
+        name,
+        FetchStatus::Timeout,
+        Duration::ZERO,
+        "round deadline reached while waiting for a worker".into(),
+    )
+}
+
+fn build_report(
+    round_id: i64,
+    started_at: DateTime<Utc>,
+    wall: Duration,
+    workers: usize,
+    sources: Vec<SourceReport>,
+) -> RoundReport {
+    let mut totals = Totals::default();
+    for s in &sources {
+        match s.status {
+            FetchStatus::Ok | FetchStatus::NotModified => totals.ok += 1,
+            FetchStatus::Failed | FetchStatus::Timeout => totals.failed += 1,
+            FetchStatus::Skipped => totals.skipped += 1,
+        }
+        totals.new += s.new;
+        totals.seen += s.seen;
+    }
+    let fetched = sources.len() - totals.skipped;
+    let slowest = sources.iter().map(|s| s.elapsed_ms).max().unwrap_or(0);
+    let ideal_ms = fetched.div_ceil(workers.max(1)) as u64 * slowest;
+    RoundReport {
+        round_id,
+        started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        wall_ms: wall.as_millis() as u64,
+        ideal_ms,
+        sources,
+        totals,
+    }
+}

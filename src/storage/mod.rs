@@ -1,0 +1,322 @@
+//! SQLite: the only module that imports rusqlite.
+//!
+//! All writes go through one dedicated writer thread that owns the write
+//! connection; async code talks to it over a channel and awaits a oneshot
+//! reply, so the runtime never blocks on disk. One writer means no
+//! `SQLITE_BUSY` between our own tasks, and readers (other processes, the
+//! read commands) never wait thanks to WAL.
+//!
+//! The writer drains whatever commands are queued and commits them in one
+//! transaction (group commit), each fetch inside its own savepoint: a batch is
+//! still all-or-nothing, but a round of a thousand small feeds costs a few
+//! fsyncs instead of a thousand.
+
+mod schema;
+mod writes;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+pub use schema::CURRENT_VERSION;
+pub use writes::{RoundSummary, Stored};
+
+use crate::outcome::FetchOutcome;
+
+/// How many queued commands one transaction may take.
+const GROUP_COMMIT_MAX: usize = 512;
+
+/// Why the database could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{}: cannot open database: {source}", .path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database writer has stopped")]
+    WriterGone,
+}
+
+/// Row id of a round in the `rounds` table.
+pub type RoundId = i64;
+
+enum Command {
+    BeginRound {
+        trigger: String,
+        started_at: DateTime<Utc>,
+        planned: usize,
+        reply: oneshot::Sender<Result<RoundId, StorageError>>,
+    },
+    Fetch {
+        round_id: RoundId,
+        outcome: Box<FetchOutcome>,
+        reply: oneshot::Sender<Result<Stored, StorageError>>,
+    },
+    FinishRound {
+        summary: RoundSummary,
+        reply: oneshot::Sender<Result<(), StorageError>>,
+    },
+    Close {
+        reply: oneshot::Sender<Result<(), StorageError>>,
+    },
+}
+
+/// A cheap, cloneable handle to the writer thread.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    commands: mpsc::UnboundedSender<Command>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::BeginRound { .. } => "BeginRound",
+            Command::Fetch { .. } => "Fetch",
+            Command::FinishRound { .. } => "FinishRound",
+            Command::Close { .. } => "Close",
+        })
+    }
+}
+
+impl Storage {
+    /// Opens (creating and migrating if needed) the database and starts its writer.
+    pub async fn open(path: &Path) -> Result<Storage, StorageError> {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let thread_path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("herald-sqlite-writer".into())
+            .spawn(move || match open_connection(&thread_path) {
+                Ok(conn) => {
+                    let _ = ready_tx.send(Ok(()));
+                    writer_loop(conn, receiver);
+                }
+                Err(source) => {
+                    let _ = ready_tx.send(Err(StorageError::Open {
+                        path: thread_path,
+                        source,
+                    }));
+                }
+            })
+            .map_err(|e| StorageError::Open {
+                path: path.to_path_buf(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        ready_rx.await.map_err(|_| StorageError::WriterGone)??;
+        Ok(Storage {
+            commands,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records the start of a round and returns its id.
+    pub async fn begin_round(
+        &self,
+        trigger: &str,
+        planned: usize,
+    ) -> Result<RoundId, StorageError> {
+        self.ask(|reply| Command::BeginRound {
+            trigger: trigger.to_owned(),
+            started_at: Utc::now(),
+            planned,
+            reply,
+        })
+        .await
+    }
+
+    /// Stores one fetch (its row, its articles, the source's state) atomically.
+    /// Returns a future so a round can queue many commits and await them later.
+    pub fn commit_fetch(
+        &self,
+        round_id: RoundId,
+        outcome: FetchOutcome,
+    ) -> impl std::future::Future<Output = Result<Stored, StorageError>> + Send + 'static {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.commands.send(Command::Fetch {
+            round_id,
+            outcome: Box::new(outcome),
+            reply,
+        });
+        async move {
+            sent.map_err(|_| StorageError::WriterGone)?;
+            answer.await.map_err(|_| StorageError::WriterGone)?
+        }
+    }
+
+    /// Records a round's totals.
+    pub async fn finish_round(&self, summary: RoundSummary) -> Result<(), StorageError> {
+        self.ask(|reply| Command::FinishRound { summary, reply })
+            .await
+    }
+
+    /// Waits for every queued write, checkpoints the WAL and stops the writer.
+    /// Other clones of this handle get [`StorageError::WriterGone`] afterwards.
+    pub async fn close(self) -> Result<(), StorageError> {
+        self.ask(|reply| Command::Close { reply }).await
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, StorageError>>) -> Command,
+    ) -> Result<T, StorageError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .map_err(|_| StorageError::WriterGone)?;
+        answer.await.map_err(|_| StorageError::WriterGone)?
+    }
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // A missing folder should be created, not reported as "unable to open".
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    schema::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection for the read commands and tests.
+pub fn open_read_only(path: &Path) -> Result<Connection, StorageError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StorageError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn writer_loop(mut conn: Connection, mut receiver: mpsc::UnboundedReceiver<Command>) {
+    let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
+    while let Some(first) = receiver.blocking_recv() {
+        group.push(first);
+        while group.len() < GROUP_COMMIT_MAX {
+            match receiver.try_recv() {
+                Ok(command) => group.push(command),
+                Err(_) => break,
+            }
+        }
+        let close = apply_group(&mut conn, &mut group);
+        if let Some(reply) = close {
+            let result = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(StorageError::from);
+            let _ = reply.send(result);
+            return;
+        }
+    }
+    // Every handle dropped without `close`: still leave a tidy WAL.
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
+/// Commits `group` in one transaction and answers each command. Returns the
+/// reply channel of a `Close` found in the group (handled after the commit).
+fn apply_group(
+    conn: &mut Connection,
+    group: &mut Vec<Command>,
+) -> Option<oneshot::Sender<Result<(), StorageError>>> {
+    let mut answers: Vec<DeferredReply> = Vec::with_capacity(group.len());
+    let mut close = None;
+    let tx_result = (|| -> Result<(), rusqlite::Error> {
+        let tx = conn.transaction()?;
+        for command in group.drain(..) {
+            match command {
+                Command::BeginRound {
+                    trigger,
+                    started_at,
+                    planned,
+                    reply,
+                } => {
+                    let result = writes::begin_round(&tx, &trigger, started_at, planned);
+                    answers.push(answer(reply, result));
+                }
+                Command::Fetch {
+                    round_id,
+                    outcome,
+                    reply,
+                } => {
+                    let result =
+                        in_savepoint(&tx, |sp| writes::record_fetch(sp, round_id, &outcome));
+                    answers.push(answer(reply, result));
+                }
+                Command::FinishRound { summary, reply } => {
+                    let result = writes::finish_round(&tx, &summary);
+                    answers.push(answer(reply, result));
+                }
+                Command::Close { reply } => close = Some(reply),
+            }
+        }
+        tx.commit()
+    })();
+    let commit_error = tx_result.err().map(StorageError::from);
+    for answer in answers {
+        answer(commit_error.as_ref());
+    }
+    close
+}
+
+/// Runs `f` in a savepoint so its failure undoes only its own writes.
+fn in_savepoint<T>(
+    tx: &rusqlite::Transaction<'_>,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    tx.execute_batch("SAVEPOINT fetch")?;
+    match f(tx) {
+        Ok(value) => {
+            tx.execute_batch("RELEASE fetch")?;
+            Ok(value)
+        }
+        Err(e) => {
+            tx.execute_batch("ROLLBACK TO fetch; RELEASE fetch")?;
+            Err(e)
+        }
+    }
+}
+
+/// A reply waiting for its group's commit; called with the commit error, if any.
+type DeferredReply = Box<dyn FnOnce(Option<&StorageError>)>;
+
+/// Defers a reply until the group's commit is known: a write is only
+/// reported as stored once it is durable.
+fn answer<T: Send + 'static>(
+    reply: oneshot::Sender<Result<T, StorageError>>,
+    result: rusqlite::Result<T>,
+) -> DeferredReply {
+    Box::new(move |commit_error| {
+        let outcome = match (result, commit_error) {
+            (Err(e), _) => Err(StorageError::from(e)),
+            (Ok(_), Some(e)) => Err(StorageError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                Some(format!("commit failed: {e}")),
+            ))),
+            (Ok(value), None) => Ok(value),
+        };
+        let _ = reply.send(outcome);
+    })
+}

@@ -1,0 +1,140 @@
+//! The SQL behind each writer command. Runs only on the writer thread.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, params};
+
+use crate::outcome::FetchOutcome;
+
+/// ISO-8601 UTC with second precision: sorts as text, reads as a date.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// How many of a fetch's articles were new and how many were already stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stored {
+    pub new: usize,
+    pub seen: usize,
+}
+
+/// A finished round's totals, for the `rounds` row.
+#[derive(Debug, Clone)]
+pub struct RoundSummary {
+    pub round_id: i64,
+    pub finished_at: DateTime<Utc>,
+    pub ok: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub new: usize,
+    pub seen: usize,
+    pub wall_ms: u64,
+    pub ideal_ms: u64,
+}
+
+pub fn begin_round(
+    conn: &Connection,
+    trigger: &str,
+    started_at: DateTime<Utc>,
+    planned: usize,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO rounds (trigger, started_at, planned) VALUES (?1, ?2, ?3)",
+        params![trigger, timestamp(started_at), planned as i64],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn finish_round(conn: &Connection, s: &RoundSummary) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE rounds SET finished_at = ?2, ok = ?3, failed = ?4, skipped = ?5, new = ?6,
+                seen = ?7, wall_ms = ?8, ideal_ms = ?9
+         WHERE id = ?1",
+        params![
+            s.round_id,
+            timestamp(s.finished_at),
+            s.ok as i64,
+            s.failed as i64,
+            s.skipped as i64,
+            s.new as i64,
+            s.seen as i64,
+            s.wall_ms as i64,
+            s.ideal_ms as i64,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Inserts the articles (a canonical URL already stored counts as seen), the
+/// fetch row, and updates the source's state.
+pub fn record_fetch(
+    conn: &Connection,
+    round_id: i64,
+    outcome: &FetchOutcome,
+) -> rusqlite::Result<Stored> {
+    let fetched_at = timestamp(outcome.finished_at);
+    let mut stored = Stored::default();
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO articles (source, title, url, published_at, fetched_at, summary, author, origin, fingerprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (url) DO NOTHING",
+    )?;
+    for article in &outcome.articles {
+        let inserted = insert.execute(params![
+            outcome.source,
+            article.title,
+            article.url,
+            article.published_at.map(timestamp),
+            fetched_at,
+            article.summary,
+            article.author,
+            article.origin,
+            article.fingerprint,
+        ])?;
+        if inserted == 1 {
+            stored.new += 1;
+        } else {
+            stored.seen += 1;
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO fetches (round_id, source, status, http_status, elapsed_ms, attempts, new, seen, dropped, error, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        round_id,
+        outcome.source,
+        outcome.status.as_str(),
+        outcome.http_status,
+        outcome.elapsed.as_millis() as i64,
+        outcome.attempts,
+        stored.new as i64,
+        stored.seen as i64,
+        outcome.dropped as i64,
+        outcome.error,
+        fetched_at,
+    ])?;
+    update_source(conn, outcome, &fetched_at)?;
+    Ok(stored)
+}
+
+fn update_source(conn: &Connection, outcome: &FetchOutcome, at: &str) -> rusqlite::Result<()> {
+    let status = outcome.status;
+    if status.is_success() {
+        conn.prepare_cached(
+            "INSERT INTO sources (name, last_attempt_at, last_success_at, last_status, last_error, consecutive_failures)
+             VALUES (?1, ?2, ?2, ?3, NULL, 0)
+             ON CONFLICT (name) DO UPDATE SET last_attempt_at = ?2, last_success_at = ?2,
+                 last_status = ?3, last_error = NULL, consecutive_failures = 0",
+        )?
+        .execute(params![outcome.source, at, status.as_str()])?;
+    } else if status.is_failure() {
+        conn.prepare_cached(
+            "INSERT INTO sources (name, last_attempt_at, last_status, last_error, consecutive_failures)
+             VALUES (?1, ?2, ?3, ?4, 1)
+             ON CONFLICT (name) DO UPDATE SET last_attempt_at = ?2, last_status = ?3,
+                 last_error = ?4, consecutive_failures = consecutive_failures + 1",
+        )?
+        .execute(params![outcome.source, at, status.as_str(), outcome.error])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The command line: `check`, config errors, environment overrides, exit codes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[tokio::test]
+async fn check_lists_sources_and_schedules() {
+    let env = TestEnv::new(&format!(
+        "[daemon]\nschedule = \"*/5 * * * *\"\n{}\n[[sources]]\nname = \"api\"\nkind = \"json\"\nurl = \"https://api.example/news\"\nitems = \"/data\"\nschedule = \"0 */2 * * * *\"\nenabled = false\n",
+        feed_source("blog", "https://blog.example/feed.xml")
+    ));
+    let output = env.herald(&["check"]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("2 sources, 1 enabled"), "{stdout}");
+    assert!(
+        stdout.contains("blog  feed  yes      */5 * * * * (global)  https://blog.example/feed.xml"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("api   json  no       0 */2 * * * *         https://api.example/news"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&env.db_path().display().to_string()),
+        "database resolved next to the config: {stdout}"
+    );
+}
+
+#[tokio::test]
+async fn check_reports_every_problem_with_file_line_source_and_key() {
+    let env = TestEnv::new(
+        "[daemon]\nworkers = 0\n\n[[sources]]\nname = \"x\"\nkind = \"feed\"\nurl = \"ftp://files.example/feed\"\nschedule = \"now\"\n\n[[sources]]\nname = \"x\"\nkind = \"carrier-pigeon\"\n",
+    );
+    let output = env.herald(&["check"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = env.config.display().to_string();
+    for expected in [
+        format!("{file}:2: key `daemon.workers`: must be at least 1"),
+        format!(
+            "{file}:7: source \"x\": key `url`: \"ftp://files.example/feed\": only http and https are fetched"
+        ),
+        format!("{file}:8: source \"x\": key `schedule`: cron \"now\" has 1 field(s)"),
+        format!("{file}:11: source \"x\": key `name`: is used by another source"),
+        format!(
+            "{file}:12: source \"x\": key `kind`: unknown kind \"carrier-pigeon\"; known kinds: feed, json"
+        ),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("5 problem(s)"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_typo_is_refused_with_its_line() {
+    let env = TestEnv::new("[http]\ntimeout = \"5s\"\nuser_agnet = \"me\"\n");
+    let output = env.herald(&["once"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&env.config.display().to_string()),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 3") && stderr.contains("user_agnet"),
+        "{stderr}"
+    );
+    assert!(!env.db_path().exists(), "a refused config touches nothing");
+}
+
+#[tokio::test]
+async fn environment_overrides_the_file() {
+    let server = MockServer::start().await.expect("mock server");
+    let blocks: Vec<String> = (0..4)
+        .map(|i| {
+            let path = format!("/f{i}.xml");
+            serve_feed(&server, &path, 1, Duration::from_millis(150));
+            feed_source(&format!("f{i}"), &server.url(&path))
+        })
+        .collect();
+    let env = TestEnv::new(&config("workers = 8", &blocks));
+    let (code, report) = env
+        .once_json_with_env(&[("HERALD__DAEMON__WORKERS", "1")])
+        .await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        server.max_in_flight(),
+        1,
+        "HERALD__DAEMON__WORKERS=1 beat workers = 8"
+    );
+
+    let output = env
+        .herald_with_env(
+            &["check"],
+            &[
+                ("HERALD__DAEMON__WORKERS", "3"),
+                ("HERALD__DAEMON__ROUND_TIMEOUT", "45s"),
+            ],
+        )
+        .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("workers: 3,") && stdout.contains("round timeout: 45s"),
+        "{stdout}"
+    );
+
+    let output = env
+        .herald_with_env(&["check"], &[("HERALD__DAEMON__WORKRS", "3")])
+        .await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("environment override") && stderr.contains("workrs"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn herald_config_variable_names_the_file() {
+    let env = TestEnv::new(&feed_source("a", "https://a.example/feed"));
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("check")
+        .env("HERALD_CONFIG", &env.config)
+        .output()
+        .await
+        .expect("herald runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["--config", "/nonexistent/herald.toml", "check"])
+        .output()
+        .await
+        .expect("herald runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("/nonexistent/herald.toml: cannot read config file")
+    );
+}
+
+#[tokio::test]
+async fn no_sources_is_a_warning_and_exit_0() {
+    let env = TestEnv::new("");
+    let output = env.herald(&["once"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no enabled sources"));
+}
+
+#[tokio::test]
+async fn the_shipped_config_is_valid() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/herald.toml");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["--config", shipped, "check"])
+        .env_remove("HERALD_CONFIG")
+        .output()
+        .await
+        .expect("herald runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "no warnings expected: {stderr}");
+    assert!(stdout.contains("7 sources, 6 enabled"), "{stdout}");
+}
