@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::fetch::HttpClient;
 use crate::pool::WorkerPool;
 use crate::round::{RoundReport, RoundRunner};
+use crate::shutdown::Shutdown;
 use crate::storage::Storage;
 
 /// `herald once`: one round over every enabled source, then a clean close
@@ -20,8 +21,9 @@ pub async fn once(config: &Config) -> Result<RoundReport> {
         storage: storage.clone(),
         round_timeout: config.daemon.round_timeout,
         workers: config.daemon.workers,
+        shutdown: Shutdown::new(),
     };
-    let report = runner.run(&config.enabled_sources(), "once").await;
+    let report = runner.run(&config.enabled_sources(), &[], "once").await;
     drop(runner);
     pool.stop().await;
     storage.close().await?;

@@ -90,6 +90,7 @@ pub struct Config {
     pub path: PathBuf,
     pub daemon: DaemonConfig,
     pub http: HttpConfig,
+    pub log: LogConfig,
     pub sources: Vec<Arc<SourceSpec>>,
     /// Things worth telling the operator that do not stop herald.
     pub warnings: Vec<String>,
@@ -99,6 +100,35 @@ impl Config {
     /// The sources a round will fetch.
     pub fn enabled_sources(&self) -> Vec<Arc<SourceSpec>> {
         self.sources.iter().filter(|s| s.enabled).cloned().collect()
+    }
+
+    /// A source's schedule in 6-field form: its own, or the global one.
+    /// Validation guarantees it normalises; the fallback is never used.
+    pub fn schedule_of(&self, source: &SourceSpec) -> String {
+        let expression = source.schedule.as_deref().unwrap_or(&self.daemon.schedule);
+        scheduler::normalize_cron(expression).unwrap_or_else(|_| expression.to_owned())
+    }
+
+    /// The distinct schedules of enabled sources: one cron job each.
+    pub fn schedules(&self) -> Vec<String> {
+        let mut schedules: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| self.schedule_of(s))
+            .collect();
+        schedules.sort();
+        schedules.dedup();
+        schedules
+    }
+
+    /// The enabled sources a tick of `schedule` makes due.
+    pub fn sources_on(&self, schedule: &str) -> Vec<Arc<SourceSpec>> {
+        self.sources
+            .iter()
+            .filter(|s| s.enabled && self.schedule_of(s) == schedule)
+            .cloned()
+            .collect()
     }
 }
 
@@ -124,6 +154,9 @@ pub struct DaemonConfig {
     /// How long a graceful shutdown waits for fetches in flight.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// `herald run` fetches every source once at start-up, before the first tick.
+    #[serde(default = "default_run_on_start")]
+    pub run_on_start: bool,
 }
 
 fn default_database() -> PathBuf {
@@ -144,6 +177,9 @@ fn default_schedule() -> String {
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(20)
 }
+fn default_run_on_start() -> bool {
+    true
+}
 
 impl Default for DaemonConfig {
     fn default() -> Self {
@@ -154,12 +190,13 @@ impl Default for DaemonConfig {
             round_timeout: default_round_timeout(),
             schedule: default_schedule(),
             shutdown_grace: default_shutdown_grace(),
+            run_on_start: default_run_on_start(),
         }
     }
 }
 
 /// `[http]`: how herald talks to other people's servers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Whole-request timeout, body included: stops slow-drip servers.
@@ -202,6 +239,69 @@ impl Default for HttpConfig {
     }
 }
 
+/// `[log]`: where the daemon's log lines go besides stderr.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Folder for rolling log files; none means stderr only.
+    pub dir: Option<PathBuf>,
+    /// File name (a date or hour suffix is added when rotating).
+    #[serde(default = "default_log_file")]
+    pub file: String,
+    #[serde(default)]
+    pub rotation: Rotation,
+    /// How many rotated files to keep (older ones are deleted).
+    #[serde(default = "default_log_keep")]
+    pub keep: usize,
+    /// Filter in `tracing` syntax; `HERALD_LOG` / `RUST_LOG` override it.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// When the log file starts anew.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rotation {
+    #[default]
+    Daily,
+    Hourly,
+    Never,
+}
+
+/// Log line format in the file: `text` for people, `json` for log shippers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+fn default_log_file() -> String {
+    "herald.log".to_owned()
+}
+fn default_log_keep() -> usize {
+    7
+}
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            dir: None,
+            file: default_log_file(),
+            rotation: Rotation::default(),
+            keep: default_log_keep(),
+            level: default_log_level(),
+            format: LogFormat::default(),
+        }
+    }
+}
+
 /// One `[[sources]]` entry as written. Keys beyond the common ones are kept
 /// in `options` and checked by the kind's own module, which knows them.
 #[derive(Debug, Clone, Deserialize)]
@@ -230,6 +330,8 @@ struct RawConfig {
     daemon: DaemonConfig,
     #[serde(default)]
     http: HttpConfig,
+    #[serde(default)]
+    log: LogConfig,
     #[serde(default)]
     sources: Vec<RawSource>,
 }
@@ -370,6 +472,19 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
     if http.max_body_bytes == 0 {
         global("http.max_body_bytes", "must be at least 1".into());
     }
+    let mut log = raw.log;
+    if tracing_subscriber::EnvFilter::try_new(crate::telemetry::expand_level(&log.level)).is_err() {
+        global(
+            "log.level",
+            format!(
+                "{:?} is not a level or filter (try \"info\" or \"herald=debug,warn\")",
+                log.level
+            ),
+        );
+    }
+    if log.file.is_empty() || log.file.contains('/') {
+        global("log.file", "must be a plain file name".into());
+    }
     if http.user_agent.trim().is_empty() || !http.user_agent.is_ascii() {
         global("http.user_agent", "must be a non-empty ASCII string".into());
     }
@@ -433,15 +548,19 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
             problems,
         });
     }
+    let folder = path.parent().unwrap_or_else(|| Path::new("."));
     let mut daemon = daemon;
     if daemon.database.is_relative() {
-        let folder = path.parent().unwrap_or_else(|| Path::new("."));
         daemon.database = folder.join(&daemon.database);
+    }
+    if let Some(dir) = log.dir.as_mut().filter(|d| d.is_relative()) {
+        *dir = folder.join(&*dir);
     }
     Ok(Config {
         path: path.to_path_buf(),
         daemon,
         http,
+        log,
         sources,
         warnings,
     })

@@ -14,6 +14,10 @@ pub enum Error {
     Storage(#[from] StorageError),
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[from] FetchError),
+    #[error("cannot listen for signals: {0}")]
+    Signals(std::io::Error),
+    #[error("scheduler: {0}")]
+    Scheduler(String),
 }
 
 /// Shorthand for results carrying [`Error`].

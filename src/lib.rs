@@ -10,7 +10,10 @@
 //!   [`outcome::FetchOutcome`] goes back to its round.
 //! - [`storage`] owns SQLite: one writer thread commits each fetch's batch in
 //!   one transaction, so the async runtime never blocks on disk.
-//! - [`app`] wires the parts together; `main.rs` is the CLI around it.
+//! - [`supervisor`] is `herald run`: cron ticks ([`scheduler`]) and signals
+//!   ([`signals`]) in, rounds out, with hot reload and a graceful drain
+//!   ([`shutdown`]). [`app`] wires the parts for `herald once`; `main.rs` is
+//!   the CLI around both.
 //!
 //! Only `fetch` knows reqwest, only `storage` knows rusqlite, and a source
 //! kind knows neither: it turns bytes into [`article::ItemDraft`]s.
@@ -26,8 +29,11 @@ pub mod pool;
 pub mod report;
 pub mod round;
 pub mod scheduler;
+pub mod shutdown;
+pub mod signals;
 pub mod sources;
 pub mod storage;
+pub mod supervisor;
 pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 success (for `once`: at least one source answered, or there
 //! were none); 1 every source failed; 2 usage or config error; 3 a runtime
-//! failure (the database could not be opened or written).
+//! failure (the database could not be opened or written); 130 `run` was
+//! stopped by a second signal before it finished draining.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run as a daemon: rounds on the configured schedules until SIGTERM/SIGINT;
+    /// SIGHUP reloads the config.
+    Run,
     /// Validate the config and list the sources and their schedules.
     Check,
     /// Run one aggregation round over every enabled source now, print a report, exit.
@@ -49,10 +53,10 @@ enum Format {
 const EXIT_ALL_FAILED: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 const EXIT_RUNTIME: u8 = 3;
+const EXIT_FORCED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    herald::telemetry::init("warn");
     let config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -63,16 +67,43 @@ fn main() -> ExitCode {
     for warning in &config.warnings {
         eprintln!("warning: {}: {warning}", config.path.display());
     }
+    // Held until main returns, so the log file gets every line.
+    let _log_guard = match cli.command {
+        Command::Run => herald::telemetry::init(&config.log, &config.log.level),
+        Command::Once { .. } => herald::telemetry::init(&config.log, "warn"),
+        Command::Check => herald::telemetry::init(&Default::default(), "warn"),
+    };
     let result = match cli.command {
         Command::Check => {
             print!("{}", describe(&config));
             Ok(ExitCode::SUCCESS)
         }
         Command::Once { format } => once(&config, format),
+        Command::Run => run(config),
     };
     result.unwrap_or_else(|e| {
+        tracing::error!("{e:#}");
         eprintln!("error: {e:#}");
         ExitCode::from(EXIT_RUNTIME)
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("herald")
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run(config: Config) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    let exit = runtime.block_on(herald::supervisor::run(config))?;
+    // Parsing tasks on the blocking pool are short; do not wait on stragglers.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(match exit {
+        herald::supervisor::Exit::Clean => ExitCode::SUCCESS,
+        herald::supervisor::Exit::Forced => ExitCode::from(EXIT_FORCED),
     })
 }
 
@@ -82,10 +113,7 @@ fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, config::Con
 }
 
 fn once(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = runtime()?;
     let report = runtime.block_on(herald::app::once(config))?;
     match format {
         Format::Table => print!("{}", report::round_table(&report)),

@@ -25,12 +25,16 @@ use tracing::{Instrument, debug};
 use crate::article::Article;
 use crate::fetch::{FetchError, HttpClient};
 use crate::outcome::{FetchOutcome, FetchStatus};
+use crate::shutdown::Shutdown;
 use crate::sources::{self, ParseError, Payload, SourceSpec};
 
 /// Bodies larger than this are parsed on the blocking pool: measured, a
 /// 1 MiB RSS document takes several milliseconds to parse, long enough to
 /// delay every other task on that runtime thread.
 const INLINE_PARSE_MAX_BYTES: usize = 128 * 1024;
+
+/// The reason recorded for jobs that shutdown kept from starting.
+pub const SHUTDOWN_BEFORE_START: &str = "shutdown began before the fetch started";
 
 /// One source to fetch for one round.
 #[derive(Debug)]
@@ -40,6 +44,8 @@ pub struct FetchJob {
     /// The round's deadline: the job is cut off here wherever it is.
     pub deadline: Instant,
     pub reply: mpsc::UnboundedSender<FetchOutcome>,
+    /// Daemon shutdown: skip the job if it has begun, cut it off when aborted.
+    pub shutdown: Shutdown,
 }
 
 /// A running pool. Dropping every queue sender lets the workers finish.
@@ -107,16 +113,33 @@ pub async fn run_job(client: &HttpClient, job: &FetchJob) -> FetchOutcome {
             "round deadline reached before the fetch started".into(),
         );
     }
-    let result = tokio::time::timeout_at(job.deadline, fetch_and_parse(client, &job.source)).await;
+    if job.shutdown.is_begun() {
+        return FetchOutcome::without_response(
+            name,
+            FetchStatus::Skipped,
+            Duration::ZERO,
+            SHUTDOWN_BEFORE_START.into(),
+        );
+    }
+    let result = tokio::select! {
+        result = tokio::time::timeout_at(job.deadline, fetch_and_parse(client, &job.source)) => Some(result),
+        () = job.shutdown.aborted() => None,
+    };
     let elapsed = started.elapsed();
     let mut outcome = match result {
-        Err(_) => FetchOutcome::without_response(
+        None => FetchOutcome::without_response(
+            name,
+            FetchStatus::Timeout,
+            elapsed,
+            "cancelled: the shutdown grace period ended".into(),
+        ),
+        Some(Err(_)) => FetchOutcome::without_response(
             name,
             FetchStatus::Timeout,
             elapsed,
             "round deadline reached while fetching".into(),
         ),
-        Ok(Err(failure)) => {
+        Some(Ok(Err(failure))) => {
             let status = match failure {
                 Failure::Fetch(FetchError::Timeout(_)) => FetchStatus::Timeout,
                 _ => FetchStatus::Failed,
@@ -126,7 +149,7 @@ pub async fn run_job(client: &HttpClient, job: &FetchJob) -> FetchOutcome {
                 ..FetchOutcome::without_response(name, status, elapsed, failure.to_string())
             }
         }
-        Ok(Ok(fetched)) => FetchOutcome {
+        Some(Ok(Ok(fetched))) => FetchOutcome {
             source: name.to_owned(),
             status: FetchStatus::Ok,
             http_status: Some(fetched.http_status),

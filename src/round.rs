@@ -21,7 +21,8 @@ use tokio::time::Instant;
 use tracing::{Instrument, info, warn};
 
 use crate::outcome::{FetchOutcome, FetchStatus};
-use crate::pool::FetchJob;
+use crate::pool::{FetchJob, SHUTDOWN_BEFORE_START};
+use crate::shutdown::Shutdown;
 use crate::sources::SourceSpec;
 use crate::storage::{RoundSummary, Storage, StorageError};
 
@@ -33,6 +34,7 @@ pub struct RoundRunner {
     pub round_timeout: Duration,
     /// The pool size, for the "ideal" wall time.
     pub workers: usize,
+    pub shutdown: Shutdown,
 }
 
 /// What a round did, per source and in total; `--format json` prints this.
@@ -92,18 +94,24 @@ impl RoundReport {
 }
 
 impl RoundRunner {
-    /// Fetches `sources` concurrently and stores what they return.
-    /// `trigger` says why the round ran (`once`, a cron expression, `start`).
+    /// Fetches `sources` concurrently and stores what they return. Sources
+    /// named in `busy` are recorded as skipped (their previous round is still
+    /// running). `trigger` says why the round ran (`once`, `start`, a cron
+    /// expression).
     pub async fn run(
         &self,
         sources: &[Arc<SourceSpec>],
+        busy: &[String],
         trigger: &str,
     ) -> Result<RoundReport, StorageError> {
         let started = Instant::now();
         let started_at = Utc::now();
-        let round_id = self.storage.begin_round(trigger, sources.len()).await?;
+        let round_id = self
+            .storage
+            .begin_round(trigger, sources.len() + busy.len())
+            .await?;
         let span = tracing::info_span!("round", round_id);
-        self.run_inner(round_id, started, started_at, sources)
+        self.run_inner(round_id, started, started_at, sources, busy, trigger)
             .instrument(span)
             .await
     }
@@ -114,20 +122,28 @@ impl RoundRunner {
         started: Instant,
         started_at: DateTime<Utc>,
         sources: &[Arc<SourceSpec>],
+        busy: &[String],
+        trigger: &str,
     ) -> Result<RoundReport, StorageError> {
-        info!(round_id, sources = sources.len(), "round started");
+        info!(round_id, sources = sources.len(), trigger, "round started");
         let deadline = started + self.round_timeout;
         let (reply, mut outcomes) = mpsc::unbounded_channel();
-        tokio::spawn(
-            enqueue_all(
-                self.queue.clone(),
-                round_id,
-                sources.to_vec(),
-                deadline,
-                reply,
-            )
-            .in_current_span(),
-        );
+        for name in busy {
+            warn!(round_id, source = %name, "skipped: its previous round is still running");
+            let _ = reply.send(FetchOutcome::without_response(
+                name,
+                FetchStatus::Skipped,
+                Duration::ZERO,
+                "previous round still running".into(),
+            ));
+        }
+        let plan = Plan {
+            queue: self.queue.clone(),
+            round_id,
+            deadline,
+            shutdown: self.shutdown.clone(),
+        };
+        tokio::spawn(enqueue_all(plan, sources.to_vec(), reply).in_current_span());
 
         let mut pending = Vec::with_capacity(sources.len());
         while let Some(outcome) = outcomes.recv().await {
@@ -170,8 +186,10 @@ impl RoundRunner {
         // Report in config order, whatever order the fetches finished in.
         let order: HashMap<&str, usize> = sources
             .iter()
+            .map(|s| s.name.as_str())
+            .chain(busy.iter().map(String::as_str))
             .enumerate()
-            .map(|(i, s)| (s.name.as_str(), i))
+            .map(|(i, name)| (name, i))
             .collect();
         lines.sort_by_key(|line| order.get(line.name.as_str()).copied());
 
@@ -203,49 +221,67 @@ impl RoundRunner {
     }
 }
 
-/// Queues one job per source. A full queue applies back-pressure here, never
-/// to the workers; at the deadline the rest are answered as timed out.
-async fn enqueue_all(
+/// What the enqueuer needs to turn sources into jobs.
+struct Plan {
     queue: mpsc::Sender<FetchJob>,
     round_id: i64,
-    sources: Vec<Arc<SourceSpec>>,
     deadline: Instant,
+    shutdown: Shutdown,
+}
+
+/// Queues one job per source. A full queue applies back-pressure here, never
+/// to the workers; a send never blocks past the deadline or a shutdown, and
+/// the sources left over are answered right here.
+async fn enqueue_all(
+    plan: Plan,
+    sources: Vec<Arc<SourceSpec>>,
     reply: mpsc::UnboundedSender<FetchOutcome>,
 ) {
     let mut remaining = sources.into_iter();
+    let mut leftover_reason = None;
     for source in remaining.by_ref() {
         let name = source.name.clone();
         let job = FetchJob {
-            round_id,
+            round_id: plan.round_id,
             source,
-            deadline,
+            deadline: plan.deadline,
             reply: reply.clone(),
+            shutdown: plan.shutdown.clone(),
         };
         tokio::select! {
-            sent = queue.send(job) => {
+            sent = plan.queue.send(job) => {
                 if let Err(mpsc::error::SendError(job)) = sent {
                     let _ = reply.send(FetchOutcome::without_response(
                         &job.source.name, FetchStatus::Failed, Duration::ZERO, "worker pool is stopped".into()));
                 }
             }
-            () = tokio::time::sleep_until(deadline) => {
-                let _ = reply.send(queued_too_long(&name));
-                break;
+            () = tokio::time::sleep_until(plan.deadline) => {
+                leftover_reason = Some((FetchStatus::Timeout, "round deadline reached while waiting for a worker"));
+            }
+            () = plan.shutdown.begun() => {
+                leftover_reason = Some((FetchStatus::Skipped, SHUTDOWN_BEFORE_START));
             }
         }
+        if let Some((status, reason)) = leftover_reason {
+            let _ = reply.send(FetchOutcome::without_response(
+                &name,
+                status,
+                Duration::ZERO,
+                reason.into(),
+            ));
+            break;
+        }
     }
-    for source in remaining {
-        let _ = reply.send(queued_too_long(&source.name));
+    if let Some((status, reason)) = leftover_reason {
+        for source in remaining {
+            let _ = reply.send(FetchOutcome::without_response(
+                &source.name,
+                status,
+                Duration::ZERO,
+                reason.into(),
+            ));
+        }
     }
-}
-
-fn queued_too_long(name: &str) -> FetchOutcome {
-    FetchOutcome::without_response(
-        name,
-        FetchStatus::Timeout,
-        Duration::ZERO,
-        "round deadline reached while waiting for a worker".into(),
-    )
 }
 
 fn build_report(

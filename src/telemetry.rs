@@ -1,24 +1,117 @@
-//! Logging setup: `tracing` to stderr.
+//! Logging: `tracing` to stderr and, when `[log] dir` is set, to a rolling
+//! file through tracing-appender's non-blocking writer.
 //!
-//! Plain text without ANSI colours unless stderr is a terminal, so journald
-//! and log files show clean lines. `HERALD_LOG` (then `RUST_LOG`) overrides
-//! the level with the usual filter syntax, e.g. `HERALD_LOG=herald=debug`.
+//! stderr is plain text without ANSI colours unless it is a terminal, so
+//! journald shows clean lines. The file writer runs on its own thread and is
+//! configured to block rather than drop lines when it falls behind; the
+//! returned guard flushes it on drop, so `main` must hold it until it returns.
+//! A log folder that cannot be used is reported and logging continues on
+//! stderr: a broken log setup must never stop the daemon.
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::rolling;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-/// Installs the global subscriber; `default_level` applies when no
-/// environment override is set.
-pub fn init(default_level: &str) {
-    let filter = std::env::var("HERALD_LOG")
+use crate::config::{LogConfig, LogFormat, Rotation};
+
+/// Keeps the file writer alive; drop it last.
+#[must_use = "dropping the guard stops the log file writer"]
+pub struct LogGuard {
+    _file: Option<WorkerGuard>,
+}
+
+/// A bare level (`info`) means herald's own lines at that level and
+/// dependencies' at `warn`; anything else is a full `tracing` filter.
+pub fn expand_level(spec: &str) -> String {
+    const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+    let spec = spec.trim();
+    if LEVELS.contains(&spec.to_ascii_lowercase().as_str()) {
+        format!("warn,herald={spec}")
+    } else {
+        spec.to_owned()
+    }
+}
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Installs the global subscriber. `stderr_level` is the default filter for
+/// stderr; the file uses `log.level`. `HERALD_LOG` (then `RUST_LOG`)
+/// overrides both.
+pub fn init(log: &LogConfig, stderr_level: &str) -> LogGuard {
+    let env_filter = std::env::var("HERALD_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .ok()
-        .and_then(|spec| EnvFilter::try_new(spec).ok())
-        .unwrap_or_else(|| EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .ok();
+    let filter = |default: &str| {
+        let spec = env_filter.as_deref().unwrap_or(default);
+        EnvFilter::try_new(expand_level(spec)).unwrap_or_else(|_| EnvFilter::new("warn"))
+    };
+
+    let stderr: BoxedLayer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_filter(filter(stderr_level))
+        .boxed();
+    let mut layers = vec![stderr];
+    let mut guard = None;
+    let mut file_problem = None;
+    if let Some(dir) = &log.dir {
+        let appender = std::fs::create_dir_all(dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                rolling::Builder::new()
+                    .rotation(match log.rotation {
+                        Rotation::Daily => rolling::Rotation::DAILY,
+                        Rotation::Hourly => rolling::Rotation::HOURLY,
+                        Rotation::Never => rolling::Rotation::NEVER,
+                    })
+                    .filename_prefix(&log.file)
+                    .max_log_files(log.keep.max(1))
+                    .build(dir)
+                    .map_err(|e| e.to_string())
+            });
+        match appender {
+            Ok(appender) => {
+                let (writer, file_guard) =
+                    tracing_appender::non_blocking::NonBlockingBuilder::default()
+                        .lossy(false)
+                        .finish(appender);
+                guard = Some(file_guard);
+                let layer: BoxedLayer = match log.format {
+                    LogFormat::Text => tracing_subscriber::fmt::layer()
+                        .with_writer(writer)
+                        .with_ansi(false)
+                        .with_filter(filter(&log.level))
+                        .boxed(),
+                    LogFormat::Json => tracing_subscriber::fmt::layer()
+                        .json()
+                        .with_writer(writer)
+                        .with_filter(filter(&log.level))
+                        .boxed(),
+                };
+                layers.push(layer);
+            }
+            Err(e) => file_problem = Some(format!("{}: {e}", dir.display())),
+        }
+    }
+    let _ = tracing_subscriber::registry().with(layers).try_init();
+    if let Some(problem) = file_problem {
+        tracing::warn!("cannot write logs to [log] dir {problem}; logging to stderr only");
+    }
+    LogGuard { _file: guard }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_level;
+
+    #[test]
+    fn bare_levels_apply_to_herald_only() {
+        assert_eq!(expand_level("info"), "warn,herald=info");
+        assert_eq!(expand_level("DEBUG"), "warn,herald=DEBUG");
+        assert_eq!(expand_level("info,hyper=debug"), "info,hyper=debug");
+    }
 }

@@ -1,0 +1,42 @@
+//! Unix signals become [`Control`] messages, in one place.
+//!
+//! signal-hook-tokio turns SIGTERM, SIGINT and SIGHUP into a stream; this
+//! module maps them to what they mean for herald and hands them to the
+//! supervisor, which alone decides what to do (a second `Shutdown` during a
+//! drain means "quit now").
+
+use futures::StreamExt;
+use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_tokio::{Handle, Signals};
+use tokio::sync::mpsc;
+use tracing::info;
+
+/// What the operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// SIGTERM or SIGINT: stop gracefully (a second one: stop now).
+    Shutdown,
+    /// SIGHUP: re-read the config file.
+    Reload,
+}
+
+/// Listens for signals until the returned [`Handle`] is closed.
+pub fn listen() -> std::io::Result<(Handle, mpsc::Receiver<Control>)> {
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    let handle = signals.handle();
+    let (sender, receiver) = mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Some(signal) = signals.next().await {
+            let (name, control) = match signal {
+                SIGHUP => ("SIGHUP", Control::Reload),
+                SIGINT => ("SIGINT", Control::Shutdown),
+                _ => ("SIGTERM", Control::Shutdown),
+            };
+            info!(signal = name, "signal received");
+            if sender.send(control).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok((handle, receiver))
+}

@@ -1,0 +1,388 @@
+//! `herald run`: the long-running supervisor.
+//!
+//! One task owns everything that changes: the config, the worker pool, the
+//! scheduler, and the set of sources whose round is still running. It waits
+//! in one `select!` on three inputs — a [`Control`] from a signal, a
+//! [`RoundTick`](crate::scheduler::RoundTick) from cron, a round finishing — so no state is shared
+//! between tasks and no lock is needed. Rounds run as tasks in a `JoinSet`;
+//! each holds its own `Arc`s of the sources and its own queue handle, which is
+//! why a reload can swap the config, the schedules and even the pool without
+//! disturbing a round in progress.
+//!
+//! Shutdown (mini-redis and vector's shape): stop the scheduler, `begin` the
+//! [`Shutdown`] so nothing new starts, give fetches in flight
+//! `shutdown_grace`, then `abort` the rest; every round still commits what it
+//! has, and the `JoinSet` running dry is the "done" signal. The database is
+//! closed last, with a WAL checkpoint. A second SIGTERM/SIGINT quits at once:
+//! every commit is a transaction, so that loses at most the batch in flight.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use sd_notify::NotifyState;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::config::{self, Config};
+use crate::error::{Error, Result};
+use crate::fetch::HttpClient;
+use crate::pool::WorkerPool;
+use crate::round::{RoundReport, RoundRunner};
+use crate::scheduler::Scheduler;
+use crate::shutdown::Shutdown;
+use crate::signals::{self, Control};
+use crate::sources::SourceSpec;
+use crate::storage::{Storage, StorageError};
+
+/// How the daemon ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Drained and closed the database cleanly.
+    Clean,
+    /// A second signal cut the drain short.
+    Forced,
+}
+
+/// Capacity of the tick channel: ticks beyond it are dropped with a warning.
+const TICK_BACKLOG: usize = 64;
+
+struct RoundDone {
+    sources: Vec<String>,
+    result: std::result::Result<RoundReport, StorageError>,
+}
+
+struct Supervisor {
+    config: Arc<Config>,
+    storage: Storage,
+    pool: WorkerPool,
+    runner: RoundRunner,
+    scheduler: Scheduler,
+    /// Sources whose round has not finished: a new tick skips them.
+    busy: HashSet<String>,
+    rounds: JoinSet<RoundDone>,
+    /// Pools replaced by a reload, finishing the rounds that still use them.
+    retired: JoinSet<()>,
+    shutdown: Shutdown,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> Result<Exit> {
+    let storage = Storage::open(&config.daemon.database).await?;
+    let (signal_handle, mut controls) = signals::listen().map_err(Error::Signals)?;
+    let (ticks_tx, mut ticks) = mpsc::channel(TICK_BACKLOG);
+    let scheduler = Scheduler::start(&config.schedules(), ticks_tx)
+        .await
+        .map_err(|e| Error::Scheduler(e.to_string()))?;
+    let shutdown = Shutdown::new();
+    let pool = start_pool(&config)?;
+    let runner = runner_for(&config, &pool, &storage, &shutdown);
+    let mut sup = Supervisor {
+        config: Arc::new(config),
+        storage,
+        pool,
+        runner,
+        scheduler,
+        busy: HashSet::new(),
+        rounds: JoinSet::new(),
+        retired: JoinSet::new(),
+        shutdown,
+    };
+    info!(
+        sources = sup.config.enabled_sources().len(),
+        schedules = ?sup.config.schedules(),
+        database = %sup.storage.path().display(),
+        workers = sup.config.daemon.workers,
+        "herald started"
+    );
+    notify(&[
+        NotifyState::Ready,
+        NotifyState::Status("started, waiting for the first round"),
+    ]);
+    if sup.config.daemon.run_on_start {
+        let all = sup.config.enabled_sources();
+        sup.start_round(all, "start".to_owned());
+    }
+
+    let mut watchdog =
+        sd_notify::watchdog_enabled().map(|period| tokio::time::interval(period / 2));
+    loop {
+        tokio::select! {
+            Some(control) = controls.recv() => match control {
+                Control::Shutdown => break,
+                Control::Reload => sup.reload().await,
+            },
+            Some(tick) = ticks.recv() => {
+                let due = sup.config.sources_on(&tick.schedule);
+                sup.start_round(due, tick.schedule);
+            }
+            Some(done) = sup.rounds.join_next(), if !sup.rounds.is_empty() => {
+                if let Err(fatal) = sup.round_done(done) {
+                    error!("{fatal}; shutting down");
+                    break;
+                }
+            }
+            Some(_) = sup.retired.join_next(), if !sup.retired.is_empty() => {}
+            () = watchdog_tick(&mut watchdog) => notify(&[NotifyState::Watchdog]),
+        }
+    }
+    let exit = sup.drain(&mut controls).await;
+    signal_handle.close();
+    exit
+}
+
+async fn watchdog_tick(watchdog: &mut Option<tokio::time::Interval>) {
+    match watchdog {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Tells systemd (when it is listening; otherwise a no-op).
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+fn start_pool(config: &Config) -> Result<WorkerPool> {
+    let client = HttpClient::new(&config.http)?;
+    Ok(WorkerPool::start(
+        config.daemon.workers,
+        config.daemon.queue_capacity,
+        client,
+    ))
+}
+
+fn runner_for(
+    config: &Config,
+    pool: &WorkerPool,
+    storage: &Storage,
+    shutdown: &Shutdown,
+) -> RoundRunner {
+    RoundRunner {
+        queue: pool.queue(),
+        storage: storage.clone(),
+        round_timeout: config.daemon.round_timeout,
+        workers: config.daemon.workers,
+        shutdown: shutdown.clone(),
+    }
+}
+
+impl Supervisor {
+    /// Starts a round for `sources`, skipping (and recording) those still busy.
+    fn start_round(&mut self, sources: Vec<Arc<SourceSpec>>, trigger: String) {
+        if sources.is_empty() || self.shutdown.is_begun() {
+            return;
+        }
+        let (due, busy): (Vec<_>, Vec<_>) = sources
+            .into_iter()
+            .partition(|s| !self.busy.contains(&s.name));
+        let busy: Vec<String> = busy.into_iter().map(|s| s.name.clone()).collect();
+        let names: Vec<String> = due.iter().map(|s| s.name.clone()).collect();
+        self.busy.extend(names.iter().cloned());
+        let runner = self.runner.clone();
+        self.rounds.spawn(async move {
+            let result = runner.run(&due, &busy, &trigger).await;
+            RoundDone {
+                sources: names,
+                result,
+            }
+        });
+    }
+
+    /// Frees the round's sources; a lost database writer is fatal.
+    fn round_done(
+        &mut self,
+        done: std::result::Result<RoundDone, tokio::task::JoinError>,
+    ) -> Result<()> {
+        let done = match done {
+            Ok(done) => done,
+            Err(e) => {
+                // A panicking round loses track of its sources; better to
+                // stop and let systemd restart us than to skip them forever.
+                return Err(Error::Scheduler(format!("a round task failed: {e}")));
+            }
+        };
+        for name in &done.sources {
+            self.busy.remove(name);
+        }
+        match done.result {
+            Ok(report) => {
+                let status = format!("last {}", report.summary_line());
+                notify(&[NotifyState::Status(&status)]);
+                Ok(())
+            }
+            Err(StorageError::WriterGone) => Err(StorageError::WriterGone.into()),
+            Err(e) => {
+                error!(error = %e, "round could not be recorded");
+                Ok(())
+            }
+        }
+    }
+
+    /// SIGHUP: a valid config replaces the running one; an invalid one is
+    /// logged line by line and changes nothing.
+    async fn reload(&mut self) {
+        let reloading = [NotifyState::Reloading];
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => notify(&[reloading[0].clone(), now]),
+            Err(_) => notify(&reloading),
+        }
+        let path = self.config.path.clone();
+        match config::load(&path) {
+            Err(e) => {
+                for line in e.to_string().lines() {
+                    error!("reload refused: {}", line.trim());
+                }
+                error!(
+                    "keeping the running config ({} sources)",
+                    self.config.sources.len()
+                );
+            }
+            Ok(new) => self.apply(new).await,
+        }
+        notify(&[NotifyState::Ready]);
+    }
+
+    async fn apply(&mut self, mut new: Config) {
+        let old = Arc::clone(&self.config);
+        if new.daemon.database != old.daemon.database {
+            warn!(
+                running = %old.daemon.database.display(),
+                configured = %new.daemon.database.display(),
+                "daemon.database cannot change while running; restart herald to switch"
+            );
+            new.daemon.database = old.daemon.database.clone();
+        }
+        if new.log != old.log {
+            warn!("[log] changes take effect after a restart");
+        }
+        let mut summary = source_diff(&old, &new);
+        let pool_changed = new.daemon.workers != old.daemon.workers
+            || new.daemon.queue_capacity != old.daemon.queue_capacity
+            || new.http != old.http;
+        if pool_changed {
+            match start_pool(&new) {
+                Ok(pool) => {
+                    let retired = std::mem::replace(&mut self.pool, pool);
+                    // The old pool's workers finish the rounds already queued
+                    // on it, then stop when those rounds drop their handles.
+                    self.retired.spawn(retired.stop());
+                    summary.push(format!(
+                        "worker pool {} → {}",
+                        old.daemon.workers, new.daemon.workers
+                    ));
+                }
+                Err(e) => {
+                    error!(error = %e, "reload refused: cannot build the new HTTP client; keeping the running config");
+                    return;
+                }
+            }
+        }
+        if new.schedules() != old.schedules() {
+            if let Err(e) = self.scheduler.replace(&new.schedules()).await {
+                error!(error = %e, "cannot update the schedules; keeping the old ones");
+            }
+        }
+        self.runner = runner_for(&new, &self.pool, &self.storage, &self.shutdown);
+        for warning in &new.warnings {
+            warn!("{warning}");
+        }
+        self.config = Arc::new(new);
+        info!(
+            "config reloaded: {}",
+            if summary.is_empty() {
+                "no changes".to_owned()
+            } else {
+                summary.join(", ")
+            }
+        );
+    }
+
+    /// Graceful shutdown; see the module doc.
+    async fn drain(mut self, controls: &mut mpsc::Receiver<Control>) -> Result<Exit> {
+        let grace = self.config.daemon.shutdown_grace;
+        info!(
+            rounds = self.rounds.len(),
+            grace = %humantime::format_duration(grace),
+            "shutting down: no new rounds; waiting for fetches in flight"
+        );
+        notify(&[NotifyState::Stopping]);
+        if let Err(e) = self.scheduler.shutdown().await {
+            warn!(error = %e, "scheduler did not stop cleanly");
+        }
+        self.shutdown.begin();
+        let grace_over = tokio::time::sleep(grace);
+        tokio::pin!(grace_over);
+        let mut aborted = false;
+        loop {
+            tokio::select! {
+                done = self.rounds.join_next() => match done {
+                    None => break,
+                    Some(done) => { let _ = self.round_done(done); }
+                },
+                () = &mut grace_over, if !aborted => {
+                    warn!(sources = ?self.busy, "grace period over: cancelling fetches still in flight");
+                    self.shutdown.abort();
+                    aborted = true;
+                }
+                Some(control) = controls.recv() => {
+                    if control == Control::Shutdown {
+                        warn!("second signal: exiting now without waiting");
+                        return Ok(Exit::Forced);
+                    }
+                }
+            }
+        }
+        drop(self.runner);
+        self.pool.stop().await;
+        while self.retired.join_next().await.is_some() {}
+        self.storage.close().await?;
+        info!("stopped cleanly");
+        Ok(Exit::Clean)
+    }
+}
+
+/// "+2 sources, -1, 1 rescheduled, 1 changed" for the reload log line.
+fn source_diff(old: &Config, new: &Config) -> Vec<String> {
+    let index = |c: &Config| -> HashMap<String, Arc<SourceSpec>> {
+        c.sources
+            .iter()
+            .map(|s| (s.name.clone(), Arc::clone(s)))
+            .collect()
+    };
+    let (before, after) = (index(old), index(new));
+    let added = after.keys().filter(|n| !before.contains_key(*n)).count();
+    let removed = before.keys().filter(|n| !after.contains_key(*n)).count();
+    let (mut rescheduled, mut changed) = (0, 0);
+    for (name, new_spec) in &after {
+        let Some(old_spec) = before.get(name) else {
+            continue;
+        };
+        if old.schedule_of(old_spec) != new.schedule_of(new_spec) {
+            rescheduled += 1;
+        }
+        let shape =
+            |s: &SourceSpec| format!("{}|{}|{:?}|{:?}", s.kind, s.enabled, s.limit, s.source);
+        if shape(old_spec) != shape(new_spec) {
+            changed += 1;
+        }
+    }
+    let mut parts = Vec::new();
+    if added > 0 {
+        parts.push(format!("+{added} sources"));
+    }
+    if removed > 0 {
+        parts.push(format!("-{removed}"));
+    }
+    if rescheduled > 0 {
+        parts.push(format!("{rescheduled} rescheduled"));
+    }
+    if changed > 0 {
+        parts.push(format!("{changed} changed"));
+    }
+    parts
+}

@@ -1,0 +1,454 @@
+//! `herald run` as systemd runs it: the real binary, real signals, and the
+//! sd_notify protocol on a socket the test listens to. Readiness and round
+//! completion are taken from `READY=1` and `STATUS=` messages, never guessed
+//! with a sleep.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::net::UnixDatagram;
+use tokio::process::Child;
+
+/// Upper bound for anything a test waits on.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+struct Daemon {
+    child: Child,
+    notify: UnixDatagram,
+    stderr: PathBuf,
+    /// Every sd_notify line received so far.
+    messages: Vec<String>,
+}
+
+impl Daemon {
+    async fn start(env: &TestEnv) -> Daemon {
+        let socket = env.dir.path().join("notify.sock");
+        let notify = UnixDatagram::bind(&socket).expect("bind notify socket");
+        let stderr = env.dir.path().join("stderr.log");
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+        command
+            .arg("--config")
+            .arg(&env.config)
+            .arg("run")
+            .env("NOTIFY_SOCKET", &socket)
+            .env("HERALD_LOG", "info")
+            .env_remove("HERALD_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .kill_on_drop(true);
+        let child = command.spawn().expect("spawn herald run");
+        let mut daemon = Daemon {
+            child,
+            notify,
+            stderr,
+            messages: Vec::new(),
+        };
+        daemon.wait_message(|m| m == "READY=1").await;
+        daemon
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id().expect("running") as i32)
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(self.pid(), signal).expect("send signal");
+    }
+
+    /// Waits for an sd_notify line matching `want`; returns it.
+    async fn wait_message(&mut self, want: impl Fn(&str) -> bool) -> String {
+        if let Some(found) = self.messages.iter().find(|m| want(m)) {
+            return found.clone();
+        }
+        let deadline = Instant::now() + PATIENCE;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let n = tokio::time::timeout(left, self.notify.recv(&mut buf))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no matching sd_notify message; got {:?}\nstderr:\n{}",
+                        self.messages,
+                        self.log()
+                    )
+                })
+                .expect("read notify socket");
+            let lines: Vec<String> = String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            self.messages.extend(lines.iter().cloned());
+            if let Some(found) = lines.into_iter().find(|m| want(m)) {
+                return found;
+            }
+        }
+    }
+
+    /// Every sd_notify line sent so far, including ones not yet read.
+    fn all_messages(&mut self) -> &[String] {
+        let mut buf = vec![0u8; 4096];
+        while let Ok(n) = self.notify.try_recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            self.messages.extend(text.lines().map(str::to_owned));
+        }
+        &self.messages
+    }
+
+    /// Waits until `n` rounds have reported their summary.
+    async fn wait_rounds(&mut self, n: usize) {
+        self.wait_message(|m| m.starts_with(&format!("STATUS=last round {n}:")))
+            .await;
+    }
+
+    async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "herald did not exit within {within:?}\nstderr:\n{}",
+                    self.log()
+                )
+            })
+            .expect("wait for herald")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+/// Polls `condition` (a database query, a hit counter) until it holds.
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn count(env: &TestEnv, sql: &str) -> i64 {
+    env.db().query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+}
+
+const EVERY_SECOND: &str = "schedule = \"* * * * * *\"";
+const YEARLY: &str = "schedule = \"0 0 1 1 *\"";
+
+#[tokio::test]
+async fn rounds_fire_on_schedule() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/a.xml", 2, Duration::ZERO);
+    let env = TestEnv::new(&config(
+        &format!("{EVERY_SECOND}\nrun_on_start = false"),
+        &[feed_source("a", &server.url("/a.xml"))],
+    ));
+    let started = Instant::now();
+    let mut daemon = Daemon::start(&env).await;
+    daemon.wait_rounds(3).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "3 rounds of an every-second schedule took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        count(
+            &env,
+            "SELECT count(*) FROM rounds WHERE finished_at IS NOT NULL"
+        ) >= 3
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM rounds WHERE trigger = '* * * * * *'"
+        ),
+        count(&env, "SELECT count(*) FROM rounds"),
+        "no start-up round when run_on_start = false"
+    );
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+}
+
+#[tokio::test]
+async fn sigterm_mid_round_keeps_what_was_fetched_and_exits_within_grace() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/fast.xml", 6, Duration::ZERO);
+    serve_feed(&server, "/slow.xml", 6, Duration::from_secs(60));
+    let env = TestEnv::new(&config(
+        &format!("{YEARLY}\nshutdown_grace = \"1s\"\nround_timeout = \"5m\""),
+        &[
+            feed_source("fast", &server.url("/fast.xml")),
+            feed_source("slow", &server.url("/slow.xml")),
+        ],
+    ));
+    let mut daemon = Daemon::start(&env).await;
+    eventually("the fast source's articles are committed", || {
+        count(&env, "SELECT count(*) FROM articles WHERE source = 'fast'") == 6
+    })
+    .await;
+    assert_eq!(server.hits("/slow.xml"), 1, "the slow fetch is in flight");
+
+    let signalled = Instant::now();
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon.wait_exit(Duration::from_secs(10)).await;
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0), "{}", daemon.log());
+    assert!(
+        took < Duration::from_secs(2),
+        "exit took {took:?}, grace is 1s"
+    );
+    assert!(daemon.all_messages().iter().any(|m| m == "STOPPING=1"));
+
+    assert_eq!(count(&env, "SELECT count(*) FROM articles"), 6);
+    let slow: (String, String) = env
+        .db()
+        .query_row(
+            "SELECT status, error FROM fetches WHERE source = 'slow'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the cancelled fetch is recorded");
+    assert_eq!(
+        slow,
+        (
+            "timeout".to_owned(),
+            "cancelled: the shutdown grace period ended".to_owned()
+        )
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM rounds WHERE finished_at IS NULL"
+        ),
+        0,
+        "the round was closed"
+    );
+    env.assert_integrity();
+    let wal = env.dir.path().join("herald.db-wal");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).expect("wal").len() == 0,
+        "WAL checkpointed on exit"
+    );
+}
+
+#[tokio::test]
+async fn a_second_signal_exits_at_once() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/slow.xml", 1, Duration::from_secs(60));
+    let env = TestEnv::new(&config(
+        &format!("{YEARLY}\nshutdown_grace = \"30s\""),
+        &[feed_source("slow", &server.url("/slow.xml"))],
+    ));
+    let mut daemon = Daemon::start(&env).await;
+    eventually("the slow fetch is in flight", || {
+        server.hits("/slow.xml") == 1
+    })
+    .await;
+    daemon.signal(Signal::SIGINT);
+    daemon.wait_message(|m| m == "STOPPING=1").await;
+    daemon.signal(Signal::SIGINT);
+    let status = daemon.wait_exit(Duration::from_secs(5)).await;
+    assert_eq!(status.code(), Some(130), "{}", daemon.log());
+    env.assert_integrity();
+}
+
+#[tokio::test]
+async fn sigkill_mid_round_leaves_a_sound_database() {
+    let server = MockServer::start().await.expect("mock server");
+    let blocks: Vec<String> = (0..30)
+        .map(|i| {
+            let path = format!("/f{i}.xml");
+            serve_feed(&server, &path, 20, Duration::from_millis(20 * i));
+            feed_source(&format!("f{i}"), &server.url(&path))
+        })
+        .collect();
+    let env = TestEnv::new(&config(&format!("{YEARLY}\nworkers = 4"), &blocks));
+    let mut daemon = Daemon::start(&env).await;
+    eventually("some articles are committed", || {
+        count(&env, "SELECT count(*) FROM articles") > 0
+    })
+    .await;
+    daemon.signal(Signal::SIGKILL);
+    daemon.wait_exit(PATIENCE).await;
+    env.assert_integrity();
+    let before = count(&env, "SELECT count(*) FROM articles");
+    assert!(before < 600, "killed mid-round, not after it");
+
+    let (code, report) = env.once_json().await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["totals"]["ok"], 30);
+    assert_eq!(count(&env, "SELECT count(*) FROM articles"), 600);
+    assert_eq!(
+        count(&env, "SELECT count(DISTINCT url) FROM articles"),
+        600,
+        "no duplicates"
+    );
+    assert_eq!(
+        report["totals"]["seen"].as_i64(),
+        Some(before),
+        "what survived the kill is seen, not re-added"
+    );
+    env.assert_integrity();
+}
+
+#[tokio::test]
+async fn sighup_adds_a_source_and_a_broken_config_changes_nothing() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/a.xml", 2, Duration::ZERO);
+    serve_feed(&server, "/b.xml", 3, Duration::ZERO);
+    let a = feed_source("a", &server.url("/a.xml"));
+    let b = feed_source("b", &server.url("/b.xml"));
+    let env = TestEnv::new(&config(EVERY_SECOND, std::slice::from_ref(&a)));
+    let mut daemon = Daemon::start(&env).await;
+    daemon.wait_rounds(1).await;
+    assert_eq!(server.hits("/b.xml"), 0);
+
+    env.rewrite(&config(EVERY_SECOND, &[a.clone(), b]));
+    daemon.signal(Signal::SIGHUP);
+    eventually("the added source is fetched", || server.hits("/b.xml") >= 1).await;
+    eventually("its articles are stored", || {
+        count(&env, "SELECT count(*) FROM articles WHERE source = 'b'") == 3
+    })
+    .await;
+    assert!(
+        daemon.log().contains("config reloaded: +1 sources"),
+        "{}",
+        daemon.log()
+    );
+
+    env.rewrite(&format!(
+        "{}\n[daemon]\nworkrs = 3\n",
+        config(EVERY_SECOND, &[a])
+    ));
+    let hits_b = server.hits("/b.xml");
+    daemon.signal(Signal::SIGHUP);
+    eventually("the refusal is logged", || {
+        daemon.log().contains("reload refused")
+    })
+    .await;
+    let hits_a = server.hits("/a.xml");
+    eventually("the old sources are still fetched", || {
+        server.hits("/a.xml") >= hits_a + 2
+    })
+    .await;
+    assert!(
+        server.hits("/b.xml") > hits_b,
+        "b is still configured: the broken file was ignored"
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("keeping the running config (2 sources)"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&env.config.display().to_string()),
+        "the error names the file: {log}"
+    );
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+}
+
+#[tokio::test]
+async fn a_slow_source_is_never_fetched_twice_at_once() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/slow.xml", 1, Duration::from_millis(2500));
+    let env = TestEnv::new(&config(
+        EVERY_SECOND,
+        &[feed_source("slow", &server.url("/slow.xml"))],
+    ));
+    let mut daemon = Daemon::start(&env).await;
+    // Let the schedule fire several times while the first fetch is running.
+    eventually("a tick found the source busy", || {
+        count(
+            &env,
+            "SELECT count(*) FROM fetches WHERE status = 'skipped'",
+        ) >= 2
+    })
+    .await;
+    daemon
+        .wait_message(|m| m.starts_with("STATUS=last") && m.contains("1/1 ok"))
+        .await;
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+    assert_eq!(
+        server.max_in_flight(),
+        1,
+        "overlapping fetches of one source"
+    );
+    let skipped_error: String = env
+        .db()
+        .query_row(
+            "SELECT error FROM fetches WHERE status = 'skipped' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("skipped row");
+    assert_eq!(skipped_error, "previous round still running");
+    assert!(
+        count(&env, "SELECT sum(skipped) FROM rounds") >= 2,
+        "skips are counted in the rounds table"
+    );
+}
+
+#[tokio::test]
+async fn the_log_file_has_round_lines_in_text_and_json() {
+    for format in ["text", "json"] {
+        let server = MockServer::start().await.expect("mock server");
+        serve_feed(&server, "/ok.xml", 4, Duration::ZERO);
+        server.route("/down.xml", MockResponse::status(502));
+        let env = TestEnv::new(&format!(
+            "[log]\ndir = \"logs\"\nrotation = \"never\"\nformat = \"{format}\"\n{}",
+            config(
+                YEARLY,
+                &[
+                    feed_source("ok", &server.url("/ok.xml")),
+                    feed_source("down", &server.url("/down.xml"))
+                ]
+            )
+        ));
+        let mut daemon = Daemon::start(&env).await;
+        daemon.wait_rounds(1).await;
+        daemon.signal(Signal::SIGTERM);
+        assert!(daemon.wait_exit(PATIENCE).await.success());
+
+        let text = std::fs::read_to_string(env.dir.path().join("logs/herald.log"))
+            .expect("log file exists");
+        let lines: Vec<&str> = text.lines().collect();
+        let want = [
+            "herald started",
+            "round started",
+            "source failed",
+            "round 1: 1/2 ok, 1 failed, 4 new",
+            "stopped cleanly",
+        ];
+        for w in want {
+            assert!(
+                lines.iter().any(|l| l.contains(w)),
+                "{format}: no line with {w:?} in:\n{text}"
+            );
+        }
+        let failure = lines
+            .iter()
+            .find(|l| l.contains("source failed"))
+            .expect("failure line");
+        assert!(
+            failure.contains("down") && failure.contains("HTTP 502 Bad Gateway"),
+            "{failure}"
+        );
+        if format == "json" {
+            for line in &lines {
+                let value: serde_json::Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                assert!(
+                    value["timestamp"].is_string() && value["level"].is_string(),
+                    "{line}"
+                );
+            }
+        }
+    }
+}
