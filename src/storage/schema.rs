@@ -24,7 +24,6 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX articles_by_time ON articles (coalesce(published_at, fetched_at) DESC);
     CREATE INDEX articles_by_source ON articles (source, fetched_at DESC);
-    CREATE INDEX articles_by_fingerprint ON articles (fingerprint);
 
     CREATE TABLE sources (
         name                 TEXT PRIMARY KEY,
