@@ -395,18 +395,26 @@ pub fn load_from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
     validate(path, text, raw)
 }
 
-/// Finds the line of a key in the original text, for messages.
-struct Locator {
-    doc: Option<toml_edit::Document<String>>,
-    text: String,
+/// Finds the line of a key in the original text, for messages. The text is
+/// parsed for spans only when a problem needs locating: a valid config with
+/// thousands of sources should not pay for it.
+struct Locator<'a> {
+    doc: std::cell::OnceCell<Option<toml_edit::Document<String>>>,
+    text: &'a str,
 }
 
-impl Locator {
-    fn new(text: &str) -> Self {
+impl<'a> Locator<'a> {
+    fn new(text: &'a str) -> Self {
         Locator {
-            doc: toml_edit::Document::parse(text.to_owned()).ok(),
-            text: text.to_owned(),
+            doc: std::cell::OnceCell::new(),
+            text,
         }
+    }
+
+    fn doc(&self) -> Option<&toml_edit::Document<String>> {
+        self.doc
+            .get_or_init(|| toml_edit::Document::parse(self.text.to_owned()).ok())
+            .as_ref()
     }
 
     fn line_of(&self, span: Option<std::ops::Range<usize>>) -> Option<usize> {
@@ -416,7 +424,7 @@ impl Locator {
 
     /// Line of `section.key` (or of the section when the key is absent).
     fn table_key(&self, section: &str, key: &str) -> Option<usize> {
-        let table = self.doc.as_ref()?.get(section)?.as_table()?;
+        let table = self.doc()?.get(section)?.as_table()?;
         match table.key(key) {
             Some(k) => self.line_of(k.span()),
             None => self.line_of(table.span()),
@@ -425,7 +433,7 @@ impl Locator {
 
     /// Line of `key` in the `index`th `[[sources]]` (or of its header).
     fn source_key(&self, index: usize, key: &str) -> Option<usize> {
-        let sources = self.doc.as_ref()?.get("sources")?.as_array_of_tables()?;
+        let sources = self.doc()?.get("sources")?.as_array_of_tables()?;
         let table = sources.get(index)?;
         match table.key(key) {
             Some(k) => self.line_of(k.span()),

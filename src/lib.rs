@@ -20,6 +20,7 @@
 
 pub mod app;
 pub mod article;
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod fetch;

@@ -36,6 +36,32 @@ enum Command {
     Run,
     /// Validate the config and list the sources and their schedules.
     Check,
+    /// Measure the pipeline against an in-process mock server (no config, no internet).
+    Bench {
+        /// Number of mock sources (distinct RSS feeds).
+        #[arg(long, default_value_t = 100)]
+        sources: usize,
+        /// Latency of every mock response.
+        #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+        latency: std::time::Duration,
+        /// Worker pool size; repeat to sweep (--workers 10 --workers 100).
+        #[arg(long = "workers", default_values_t = [100])]
+        workers: Vec<usize>,
+        /// Also run the one-at-a-time baseline (one worker).
+        #[arg(long)]
+        sequential: bool,
+        /// Rounds per measurement; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Items per mock feed.
+        #[arg(long, default_value_t = 20)]
+        items: usize,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Also sweep N/10, N/4, N/2, N sources and draw wall time against N to this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
+    },
     /// Run one aggregation round over every enabled source now, print a report, exit.
     Once {
         /// Output format of the report.
@@ -57,6 +83,32 @@ const EXIT_FORCED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Bench {
+        sources,
+        latency,
+        workers,
+        sequential,
+        rounds,
+        items,
+        format,
+        plot,
+    } = cli.command
+    {
+        let _log_guard = herald::telemetry::init(&Default::default(), "warn");
+        let options = herald::bench::BenchOptions {
+            sources,
+            latency,
+            workers,
+            sequential,
+            rounds,
+            items_per_feed: items,
+            plot,
+        };
+        return bench(&options, format).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        });
+    }
     let config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -71,7 +123,9 @@ fn main() -> ExitCode {
     let _log_guard = match cli.command {
         Command::Run => herald::telemetry::init(&config.log, &config.log.level),
         Command::Once { .. } => herald::telemetry::init(&config.log, "warn"),
-        Command::Check => herald::telemetry::init(&Default::default(), "warn"),
+        Command::Check | Command::Bench { .. } => {
+            herald::telemetry::init(&Default::default(), "warn")
+        }
     };
     let result = match cli.command {
         Command::Check => {
@@ -80,6 +134,7 @@ fn main() -> ExitCode {
         }
         Command::Once { format } => once(&config, format),
         Command::Run => run(config),
+        Command::Bench { .. } => unreachable!("handled before the config is loaded"),
     };
     result.unwrap_or_else(|e| {
         tracing::error!("{e:#}");
@@ -105,6 +160,21 @@ fn run(config: Config) -> anyhow::Result<ExitCode> {
         herald::supervisor::Exit::Clean => ExitCode::SUCCESS,
         herald::supervisor::Exit::Forced => ExitCode::from(EXIT_FORCED),
     })
+}
+
+fn bench(options: &herald::bench::BenchOptions, format: Format) -> anyhow::Result<ExitCode> {
+    if options.sources == 0 || options.workers.contains(&0) {
+        anyhow::bail!("--sources and --workers must be at least 1");
+    }
+    let rows = runtime()?.block_on(herald::bench::run(options))?;
+    match format {
+        Format::Table => print!("{}", herald::bench::table(&rows)),
+        Format::Json => println!("{}", serde_json::to_string(&rows)?),
+    }
+    if let Some(plot) = &options.plot {
+        eprintln!("plot written to {}", plot.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, config::ConfigError> {

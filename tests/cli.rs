@@ -173,3 +173,74 @@ async fn the_shipped_config_is_valid() {
     assert!(stderr.is_empty(), "no warnings expected: {stderr}");
     assert!(stdout.contains("7 sources, 6 enabled"), "{stdout}");
 }
+
+#[tokio::test]
+async fn bench_runs_the_real_pipeline_without_a_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plot = dir.path().join("plot.svg");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "bench",
+            "--sources",
+            "8",
+            "--workers",
+            "4",
+            "--workers",
+            "8",
+            "--latency",
+            "20ms",
+            "--rounds",
+            "1",
+            "--sequential",
+            "--format",
+            "json",
+            "--plot",
+        ])
+        .arg(&plot)
+        .env_remove("HERALD_CONFIG")
+        .current_dir(dir.path())
+        .output()
+        .await
+        .expect("herald runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON rows");
+    let rows = rows.as_array().expect("array");
+    // --plot sweeps N/10 (0, dropped), N/4, N/2, N: three sizes × (sequential + 2 pool sizes).
+    assert_eq!(rows.len(), 9, "{rows:#?}");
+    let full: Vec<&serde_json::Value> = rows.iter().filter(|r| r["sources"] == 8).collect();
+    assert_eq!(
+        full.iter()
+            .map(|r| r["workers"].as_u64())
+            .collect::<Vec<_>>(),
+        [Some(1), Some(4), Some(8)]
+    );
+    for row in &full {
+        assert_eq!(row["articles"], 8 * 20, "every mock item stored: {row}");
+        assert!(row["wall_s"].as_f64().expect("wall") > 0.0);
+    }
+    assert_eq!(
+        full[0]["ideal_s"].as_f64(),
+        Some(0.16),
+        "8 sources × 20 ms one at a time"
+    );
+    assert!(full[1]["speedup"].as_f64().is_some() && full[0]["speedup"].is_null());
+    let svg = std::fs::read_to_string(&plot).expect("plot written");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("sequential (1 worker)"),
+        "{}",
+        &svg[..svg.len().min(200)]
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).expect("list").all(|e| !e
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".db")),
+        "bench databases are temporary"
+    );
+}
