@@ -72,7 +72,9 @@ fn parsing(c: &mut Criterion) {
         limit: None,
         options,
     };
-    let json_source = sources::build(&raw).expect("valid json source");
+    let json_source = sources::build(&raw, &sources::BuildContext::default())
+        .expect("valid json source")
+        .source;
     let json = payload(json_items(20), "application/json");
     group.bench_function("json_pointers", |b| {
         b.iter(|| json_source.parse(black_box(&json)))
@@ -136,6 +138,8 @@ fn batch(round: usize, size: usize) -> FetchOutcome {
         dropped: 0,
         error: None,
         finished_at: now,
+        follow_ups: Vec::new(),
+        failed_items: 0,
     }
 }
 

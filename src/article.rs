@@ -239,10 +239,22 @@ fn strip_tags(input: &str) -> String {
                 None => return out,
             }
         }
-        out.push(' ');
+        if !is_inline(&name) {
+            out.push(' ');
+        }
     }
     out.push_str(rest);
     out
+}
+
+/// Inline elements sit inside a word run ("<b>five</b>." reads "five.");
+/// anything else (paragraphs, breaks, list items) separates words.
+fn is_inline(tag: &str) -> bool {
+    const INLINE: &[&str] = &[
+        "a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i", "kbd",
+        "mark", "q", "s", "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var",
+    ];
+    INLINE.contains(&tag)
 }
 
 /// Cuts at a character (not byte) boundary, marking the cut with an ellipsis.
@@ -306,6 +318,10 @@ mod tests {
         assert_eq!(
             plain_text("<b>Rust</b> &amp; <i>tokio</i>&nbsp;1.0 <script>alert('x')</script>done"),
             "Rust & tokio 1.0 done"
+        );
+        assert_eq!(
+            plain_text("<p>In <b>five</b>.</p><p>Next<br/>line</p>"),
+            "In five. Next line"
         );
         assert_eq!(plain_text("a < b and c > d"), "a < b and c > d");
         assert_eq!(plain_text("  many \n\t spaces "), "many spaces");

@@ -442,6 +442,12 @@ impl<'a> Locator<'a> {
     }
 }
 
+/// Whether a file's mode lets anyone but its owner read it (unix only).
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+}
+
 fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigError> {
     let locator = Locator::new(text);
     let mut problems = Vec::new();
@@ -497,6 +503,9 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
         global("http.user_agent", "must be a non-empty ASCII string".into());
     }
 
+    let context = sources::BuildContext {
+        config_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
     let mut names = HashSet::new();
     let mut sources = Vec::new();
     for (index, raw_source) in raw.sources.into_iter().enumerate() {
@@ -530,15 +539,29 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
         if raw_source.limit == Some(0) {
             source_problem("limit", "must be at least 1".into());
         }
-        match sources::build(&raw_source) {
-            Ok(source) => sources.push(Arc::new(SourceSpec {
-                name: raw_source.name.clone(),
-                kind: raw_source.kind.clone(),
-                enabled: raw_source.enabled,
-                schedule: raw_source.schedule.clone(),
-                limit: raw_source.limit,
-                source,
-            })),
+        if raw_source.options.contains_key("api_key") && readable_by_others(path) {
+            warnings.push(format!(
+                "source {:?} has an inline api_key but {} is readable by group or others; \
+                 chmod 600 it or use api_key_env / api_key_file",
+                raw_source.name,
+                path.display()
+            ));
+        }
+        match sources::build(&raw_source, &context) {
+            Ok(built) => {
+                let enabled = raw_source.enabled && built.disabled.is_none();
+                if let (true, Some(reason)) = (raw_source.enabled, &built.disabled) {
+                    warnings.push(format!("source {:?} disabled: {reason}", raw_source.name));
+                }
+                sources.push(Arc::new(SourceSpec {
+                    name: raw_source.name.clone(),
+                    kind: raw_source.kind.clone(),
+                    enabled,
+                    schedule: raw_source.schedule.clone(),
+                    limit: raw_source.limit,
+                    source: built.source,
+                }));
+            }
             Err(kind_problems) => {
                 for p in kind_problems {
                     source_problem(&p.key, p.message);

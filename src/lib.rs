@@ -27,6 +27,7 @@ pub mod fetch;
 pub mod mock;
 pub mod outcome;
 pub mod pool;
+pub mod redact;
 pub mod report;
 pub mod round;
 pub mod scheduler;

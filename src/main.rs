@@ -219,7 +219,10 @@ fn describe(config: &Config) -> String {
                 s.schedule
                     .clone()
                     .unwrap_or_else(|| format!("{} (global)", d.schedule)),
-                s.source.request().url.to_string(),
+                herald::redact::redact_url(
+                    &s.source.request().url,
+                    &herald::sources::secrets_of(s.source.as_ref()),
+                ),
             ]
         })
         .collect();

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::article::Article;
+use crate::sources::FetchRequest;
 
 /// How a source's fetch ended; stored as text in `fetches.status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,6 +59,28 @@ pub struct FetchOutcome {
     /// One line, safe to log and store: no secrets, no bodies.
     pub error: Option<String>,
     pub finished_at: DateTime<Utc>,
+    /// Requests the source's parse asked for (Hacker News items); the round
+    /// queues them and merges their articles before storing.
+    pub follow_ups: Vec<FetchRequest>,
+    /// Follow-up items that failed (the source itself still succeeded).
+    pub failed_items: usize,
+}
+
+/// The answer to one follow-up request.
+#[derive(Debug, Clone)]
+pub struct ItemOutcome {
+    pub source: String,
+    /// Position in the source's list, to keep its order.
+    pub index: usize,
+    /// `Ok(None)`: the item is legitimately absent (deleted, dead, no link).
+    pub result: Result<Option<Article>, String>,
+}
+
+/// What a worker sends back to the round that queued the job.
+#[derive(Debug, Clone)]
+pub enum JobReply {
+    Source(FetchOutcome),
+    Item(ItemOutcome),
 }
 
 impl FetchOutcome {
@@ -78,6 +101,8 @@ impl FetchOutcome {
             dropped: 0,
             error: Some(error),
             finished_at: Utc::now(),
+            follow_ups: Vec::new(),
+            failed_items: 0,
         }
     }
 }

@@ -23,10 +23,11 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug};
 
 use crate::article::Article;
-use crate::fetch::{FetchError, HttpClient};
-use crate::outcome::{FetchOutcome, FetchStatus};
+use crate::fetch::{FetchError, HttpClient, HttpResponse};
+use crate::outcome::{FetchOutcome, FetchStatus, ItemOutcome, JobReply};
+use crate::redact::redact;
 use crate::shutdown::Shutdown;
-use crate::sources::{self, ParseError, Payload, SourceSpec};
+use crate::sources::{self, FetchRequest, ParseError, Payload, SourceSpec};
 
 /// Bodies larger than this are parsed on the blocking pool: measured, a
 /// 1 MiB RSS document takes several milliseconds to parse, long enough to
@@ -36,16 +37,37 @@ const INLINE_PARSE_MAX_BYTES: usize = 128 * 1024;
 /// The reason recorded for jobs that shutdown kept from starting.
 pub const SHUTDOWN_BEFORE_START: &str = "shutdown began before the fetch started";
 
-/// One source to fetch for one round.
+/// One request to make for one round: a source, or one of its follow-ups.
 #[derive(Debug)]
 pub struct FetchJob {
     pub round_id: i64,
     pub source: Arc<SourceSpec>,
+    /// `Some((index, request))` for the `index`th follow-up of `source`.
+    pub follow_up: Option<(usize, FetchRequest)>,
     /// The round's deadline: the job is cut off here wherever it is.
     pub deadline: Instant,
-    pub reply: mpsc::UnboundedSender<FetchOutcome>,
+    pub reply: mpsc::UnboundedSender<JobReply>,
     /// Daemon shutdown: skip the job if it has begun, cut it off when aborted.
     pub shutdown: Shutdown,
+}
+
+impl FetchJob {
+    /// The reply for a job that never ran (deadline or shutdown first).
+    pub fn unanswered(&self, status: FetchStatus, reason: &str) -> JobReply {
+        match &self.follow_up {
+            None => JobReply::Source(FetchOutcome::without_response(
+                &self.source.name,
+                status,
+                Duration::ZERO,
+                reason.to_owned(),
+            )),
+            Some((index, _)) => JobReply::Item(ItemOutcome {
+                source: self.source.name.clone(),
+                index: *index,
+                result: Err(reason.to_owned()),
+            }),
+        }
+    }
 }
 
 /// A running pool. Dropping every queue sender lets the workers finish.
@@ -95,62 +117,79 @@ async fn worker(
         let next = receiver.lock().await.recv().await;
         let Some(job) = next else { break };
         let span = tracing::debug_span!("fetch", round_id = job.round_id, source = %job.source.name, worker = id);
-        let outcome = run_job(&client, &job).instrument(span).await;
-        // The round may have given up on us (its receiver dropped): nothing to do.
-        let _ = job.reply.send(outcome);
+        let reply = match &job.follow_up {
+            None => JobReply::Source(run_source(&client, &job).instrument(span).await),
+            Some((index, request)) => JobReply::Item(
+                run_item(&client, &job, *index, request)
+                    .instrument(span)
+                    .await,
+            ),
+        };
+        // A worker never blocks here (the channel is unbounded) and never
+        // enqueues: follow-ups are queued by the round, so a full queue can
+        // never leave every worker waiting on itself.
+        let _ = job.reply.send(reply);
     }
 }
 
-/// Fetches and parses one source, never longer than the job's deadline.
-pub async fn run_job(client: &HttpClient, job: &FetchJob) -> FetchOutcome {
-    let name = job.source.name.as_str();
-    let started = Instant::now();
-    if started >= job.deadline {
-        return FetchOutcome::without_response(
-            name,
+/// Runs `work` unless the job is already late or shutting down, cutting it
+/// off at the round deadline or when shutdown aborts. The error is the
+/// status and reason to record.
+async fn guarded<T>(
+    job: &FetchJob,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, (FetchStatus, &'static str)> {
+    if Instant::now() >= job.deadline {
+        return Err((
             FetchStatus::Timeout,
-            Duration::ZERO,
-            "round deadline reached before the fetch started".into(),
-        );
+            "round deadline reached before the fetch started",
+        ));
     }
     if job.shutdown.is_begun() {
-        return FetchOutcome::without_response(
-            name,
-            FetchStatus::Skipped,
-            Duration::ZERO,
-            SHUTDOWN_BEFORE_START.into(),
-        );
+        return Err((FetchStatus::Skipped, SHUTDOWN_BEFORE_START));
     }
-    let result = tokio::select! {
-        result = tokio::time::timeout_at(job.deadline, fetch_and_parse(client, &job.source)) => Some(result),
-        () = job.shutdown.aborted() => None,
-    };
+    tokio::select! {
+        result = tokio::time::timeout_at(job.deadline, work) => {
+            result.map_err(|_| (FetchStatus::Timeout, "round deadline reached while fetching"))
+        }
+        () = job.shutdown.aborted() => Err((FetchStatus::Timeout, "cancelled: the shutdown grace period ended")),
+    }
+}
+
+/// Fetches and parses one source.
+async fn run_source(client: &HttpClient, job: &FetchJob) -> FetchOutcome {
+    let spec = &job.source;
+    let started = Instant::now();
+    let result = guarded(job, async {
+        let response = client
+            .get(&spec.source.request())
+            .await
+            .map_err(Failure::Fetch)?;
+        parse_source(spec, response).await
+    })
+    .await;
     let elapsed = started.elapsed();
     let mut outcome = match result {
-        None => FetchOutcome::without_response(
-            name,
-            FetchStatus::Timeout,
-            elapsed,
-            "cancelled: the shutdown grace period ended".into(),
-        ),
-        Some(Err(_)) => FetchOutcome::without_response(
-            name,
-            FetchStatus::Timeout,
-            elapsed,
-            "round deadline reached while fetching".into(),
-        ),
-        Some(Ok(Err(failure))) => {
+        Err((status, reason)) => {
+            FetchOutcome::without_response(&spec.name, status, elapsed, reason.into())
+        }
+        Ok(Err(failure)) => {
             let status = match failure {
                 Failure::Fetch(FetchError::Timeout(_)) => FetchStatus::Timeout,
                 _ => FetchStatus::Failed,
             };
             FetchOutcome {
                 http_status: failure.http_status(),
-                ..FetchOutcome::without_response(name, status, elapsed, failure.to_string())
+                ..FetchOutcome::without_response(
+                    &spec.name,
+                    status,
+                    elapsed,
+                    describe(spec, &failure),
+                )
             }
         }
-        Some(Ok(Ok(fetched))) => FetchOutcome {
-            source: name.to_owned(),
+        Ok(Ok(fetched)) => FetchOutcome {
+            source: spec.name.clone(),
             status: FetchStatus::Ok,
             http_status: Some(fetched.http_status),
             elapsed,
@@ -159,6 +198,8 @@ pub async fn run_job(client: &HttpClient, job: &FetchJob) -> FetchOutcome {
             dropped: fetched.dropped,
             error: None,
             finished_at: Utc::now(),
+            follow_ups: fetched.follow_ups,
+            failed_items: 0,
         },
     };
     outcome.attempts = outcome.attempts.max(1);
@@ -167,16 +208,46 @@ pub async fn run_job(client: &HttpClient, job: &FetchJob) -> FetchOutcome {
         http_status = outcome.http_status,
         elapsed_ms = outcome.elapsed.as_millis() as u64,
         articles = outcome.articles.len(),
+        follow_ups = outcome.follow_ups.len(),
         "fetched"
     );
     outcome
+}
+
+/// Fetches and parses one follow-up item of a source.
+async fn run_item(
+    client: &HttpClient,
+    job: &FetchJob,
+    index: usize,
+    request: &FetchRequest,
+) -> ItemOutcome {
+    let spec = &job.source;
+    let result = guarded(job, async {
+        let response = client.get(request).await.map_err(Failure::Fetch)?;
+        let http_status = response.status;
+        let payload = payload_of(response);
+        let draft = sources::contain_panic(|| spec.source.parse_follow_up(&payload))
+            .map_err(|error| Failure::Parse { http_status, error })?;
+        Ok(draft.and_then(|d| Article::from_draft(d, Some(&payload.url), Utc::now()).ok()))
+    })
+    .await;
+    let result = match result {
+        Err((_, reason)) => Err(reason.to_owned()),
+        Ok(Err(failure)) => Err(describe(spec, &failure)),
+        Ok(Ok(article)) => Ok(article),
+    };
+    ItemOutcome {
+        source: spec.name.clone(),
+        index,
+        result,
+    }
 }
 
 /// What went wrong, in the words that end up in the `fetches` row.
 #[derive(Debug, thiserror::Error)]
 enum Failure {
     #[error(transparent)]
-    Fetch(#[from] FetchError),
+    Fetch(FetchError),
     #[error("{error} (HTTP {http_status})")]
     Parse { http_status: u16, error: ParseError },
 }
@@ -190,27 +261,45 @@ impl Failure {
     }
 }
 
+/// The one-line reason for a failure, in the operator's terms and with
+/// every secret of the source masked.
+fn describe(spec: &SourceSpec, failure: &Failure) -> String {
+    let text = match failure.http_status() {
+        Some(401 | 403) if matches!(failure, Failure::Fetch(_)) => match spec.source.credential() {
+            Some(key) => format!("unauthorized (check {})", key.hint),
+            None => format!("unauthorized ({failure})"),
+        },
+        Some(429) if matches!(failure, Failure::Fetch(_)) => "rate limited (HTTP 429)".to_owned(),
+        _ => failure.to_string(),
+    };
+    redact(&text, &sources::secrets_of(spec.source.as_ref()))
+}
+
 struct Fetched {
     http_status: u16,
     articles: Vec<Article>,
     dropped: usize,
+    follow_ups: Vec<FetchRequest>,
 }
 
-async fn fetch_and_parse(client: &HttpClient, spec: &Arc<SourceSpec>) -> Result<Fetched, Failure> {
-    let response = client.get(&spec.source.request()).await?;
-    let http_status = response.status;
-    let payload = Payload {
+fn payload_of(response: HttpResponse) -> Payload {
+    Payload {
         body: response.body,
         content_type: response.content_type,
         url: response.final_url,
-    };
+    }
+}
+
+async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<Fetched, Failure> {
+    let http_status = response.status;
+    let payload = payload_of(response);
     // Relative links resolve against where the body really came from.
     let base = payload.url.clone();
-    let drafts = if payload.body.len() <= INLINE_PARSE_MAX_BYTES {
-        sources::parse_contained(spec.source.as_ref(), &payload)
+    let parsed = if payload.body.len() <= INLINE_PARSE_MAX_BYTES {
+        sources::contain_panic(|| spec.source.parse(&payload))
     } else {
         let source = Arc::clone(&spec.source);
-        tokio::task::spawn_blocking(move || sources::parse_contained(source.as_ref(), &payload))
+        tokio::task::spawn_blocking(move || sources::contain_panic(|| source.parse(&payload)))
             .await
             .unwrap_or_else(|e| Err(ParseError::Panicked(e.to_string())))
     }
@@ -218,9 +307,9 @@ async fn fetch_and_parse(client: &HttpClient, spec: &Arc<SourceSpec>) -> Result<
 
     let now = Utc::now();
     let limit = spec.limit.unwrap_or(usize::MAX);
-    let mut articles = Vec::with_capacity(drafts.len().min(limit));
+    let mut articles = Vec::with_capacity(parsed.items.len().min(limit));
     let mut dropped = 0;
-    for draft in drafts {
+    for draft in parsed.items {
         if articles.len() == limit {
             break;
         }
@@ -233,5 +322,6 @@ async fn fetch_and_parse(client: &HttpClient, spec: &Arc<SourceSpec>) -> Result<
         http_status,
         articles,
         dropped,
+        follow_ups: parsed.follow_ups,
     })
 }

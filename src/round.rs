@@ -20,11 +20,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{Instrument, info, warn};
 
-use crate::outcome::{FetchOutcome, FetchStatus};
+use crate::article::Article;
+use crate::outcome::{FetchOutcome, FetchStatus, ItemOutcome, JobReply};
 use crate::pool::{FetchJob, SHUTDOWN_BEFORE_START};
 use crate::shutdown::Shutdown;
-use crate::sources::SourceSpec;
-use crate::storage::{RoundSummary, Storage, StorageError};
+use crate::sources::{FetchRequest, SourceSpec};
+use crate::storage::{RoundSummary, Storage, StorageError, Stored};
 
 /// Runs rounds against one pool and one database.
 #[derive(Debug, Clone)]
@@ -59,6 +60,8 @@ pub struct SourceReport {
     pub attempts: u32,
     pub new: usize,
     pub seen: usize,
+    /// Follow-up items that failed (Hacker News items); the source may still be ok.
+    pub failed_items: usize,
     pub error: Option<String>,
 }
 
@@ -94,6 +97,37 @@ impl RoundReport {
 }
 
 impl RoundRunner {
+    /// Logs a failure, queues the outcome for storage, and returns its report
+    /// line with the future that fills in `new` and `seen`.
+    fn commit(
+        &self,
+        round_id: i64,
+        outcome: FetchOutcome,
+    ) -> (
+        SourceReport,
+        impl std::future::Future<Output = Result<Stored, StorageError>> + use<>,
+    ) {
+        if let Some(error) = outcome
+            .error
+            .as_deref()
+            .filter(|_| outcome.status.is_failure())
+        {
+            warn!(round_id, source = %outcome.source, status = outcome.status.as_str(), http_status = outcome.http_status, error, "source failed");
+        }
+        let line = SourceReport {
+            name: outcome.source.clone(),
+            status: outcome.status,
+            http_status: outcome.http_status,
+            elapsed_ms: outcome.elapsed.as_millis() as u64,
+            attempts: outcome.attempts,
+            new: 0,
+            seen: 0,
+            failed_items: outcome.failed_items,
+            error: outcome.error.clone(),
+        };
+        (line, self.storage.commit_fetch(round_id, outcome))
+    }
+
     /// Fetches `sources` concurrently and stores what they return. Sources
     /// named in `busy` are recorded as skipped (their previous round is still
     /// running). `trigger` says why the round ran (`once`, `start`, a cron
@@ -127,45 +161,75 @@ impl RoundRunner {
     ) -> Result<RoundReport, StorageError> {
         info!(round_id, sources = sources.len(), trigger, "round started");
         let deadline = started + self.round_timeout;
-        let (reply, mut outcomes) = mpsc::unbounded_channel();
+        let (reply, mut replies) = mpsc::unbounded_channel();
         for name in busy {
             warn!(round_id, source = %name, "skipped: its previous round is still running");
-            let _ = reply.send(FetchOutcome::without_response(
+            let _ = reply.send(JobReply::Source(FetchOutcome::without_response(
                 name,
                 FetchStatus::Skipped,
                 Duration::ZERO,
                 "previous round still running".into(),
-            ));
+            )));
         }
         let plan = Plan {
             queue: self.queue.clone(),
             round_id,
             deadline,
             shutdown: self.shutdown.clone(),
+            reply: reply.clone(),
         };
-        tokio::spawn(enqueue_all(plan, sources.to_vec(), reply).in_current_span());
+        let jobs = sources
+            .iter()
+            .map(|s| plan.job(Arc::clone(s), None))
+            .collect();
+        tokio::spawn(enqueue(plan.clone(), jobs).in_current_span());
 
-        let mut pending = Vec::with_capacity(sources.len());
-        while let Some(outcome) = outcomes.recv().await {
-            if let Some(error) = outcome
-                .error
-                .as_deref()
-                .filter(|_| outcome.status.is_failure())
-            {
-                warn!(round_id, source = %outcome.source, status = outcome.status.as_str(), http_status = outcome.http_status, error, "source failed");
-            }
-            let line = SourceReport {
-                name: outcome.source.clone(),
-                status: outcome.status,
-                http_status: outcome.http_status,
-                elapsed_ms: outcome.elapsed.as_millis() as u64,
-                attempts: outcome.attempts,
-                new: 0,
-                seen: 0,
-                error: outcome.error.clone(),
+        // Every job answers exactly once, so counting the sources still open
+        // tells when the round is complete (the channel itself never closes:
+        // this task keeps a sender to hand to follow-up enqueuers).
+        let by_name: HashMap<&str, &Arc<SourceSpec>> =
+            sources.iter().map(|s| (s.name.as_str(), s)).collect();
+        let mut open = sources.len() + busy.len();
+        let mut gathering: HashMap<String, Gathering> = HashMap::new();
+        let mut pending = Vec::with_capacity(open);
+        while open > 0 {
+            let Some(message) = replies.recv().await else {
+                break;
             };
-            pending.push((line, self.storage.commit_fetch(round_id, outcome)));
+            let finished = match message {
+                JobReply::Source(mut outcome)
+                    if outcome.status == FetchStatus::Ok && !outcome.follow_ups.is_empty() =>
+                {
+                    let Some(spec) = by_name.get(outcome.source.as_str()) else {
+                        continue;
+                    };
+                    let requests = std::mem::take(&mut outcome.follow_ups);
+                    let jobs: Vec<FetchJob> = requests
+                        .into_iter()
+                        .enumerate()
+                        .map(|(index, request)| plan.job(Arc::clone(spec), Some((index, request))))
+                        .collect();
+                    gathering.insert(outcome.source.clone(), Gathering::new(outcome, jobs.len()));
+                    tokio::spawn(enqueue(plan.clone(), jobs).in_current_span());
+                    None
+                }
+                JobReply::Source(outcome) => Some(outcome),
+                JobReply::Item(item) => {
+                    let name = item.source.clone();
+                    let complete = gathering.get_mut(&name).is_some_and(|g| g.add(item));
+                    if complete {
+                        gathering.remove(&name).map(Gathering::finish)
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(outcome) = finished {
+                open -= 1;
+                pending.push(self.commit(round_id, outcome));
+            }
         }
+        drop(plan);
 
         let mut lines = Vec::with_capacity(pending.len());
         for (mut line, stored) in pending {
@@ -221,66 +285,121 @@ impl RoundRunner {
     }
 }
 
-/// What the enqueuer needs to turn sources into jobs.
+/// What turns sources into jobs for one round.
+#[derive(Clone)]
 struct Plan {
     queue: mpsc::Sender<FetchJob>,
     round_id: i64,
     deadline: Instant,
     shutdown: Shutdown,
+    reply: mpsc::UnboundedSender<JobReply>,
 }
 
-/// Queues one job per source. A full queue applies back-pressure here, never
-/// to the workers; a send never blocks past the deadline or a shutdown, and
-/// the sources left over are answered right here.
-async fn enqueue_all(
-    plan: Plan,
-    sources: Vec<Arc<SourceSpec>>,
-    reply: mpsc::UnboundedSender<FetchOutcome>,
-) {
-    let mut remaining = sources.into_iter();
-    let mut leftover_reason = None;
-    for source in remaining.by_ref() {
-        let name = source.name.clone();
-        let job = FetchJob {
-            round_id: plan.round_id,
+impl Plan {
+    fn job(&self, source: Arc<SourceSpec>, follow_up: Option<(usize, FetchRequest)>) -> FetchJob {
+        FetchJob {
+            round_id: self.round_id,
             source,
-            deadline: plan.deadline,
-            reply: reply.clone(),
-            shutdown: plan.shutdown.clone(),
-        };
-        tokio::select! {
-            sent = plan.queue.send(job) => {
-                if let Err(mpsc::error::SendError(job)) = sent {
-                    let _ = reply.send(FetchOutcome::without_response(
-                        &job.source.name, FetchStatus::Failed, Duration::ZERO, "worker pool is stopped".into()));
-                }
-            }
-            () = tokio::time::sleep_until(plan.deadline) => {
-                leftover_reason = Some((FetchStatus::Timeout, "round deadline reached while waiting for a worker"));
-            }
-            () = plan.shutdown.begun() => {
-                leftover_reason = Some((FetchStatus::Skipped, SHUTDOWN_BEFORE_START));
-            }
-        }
-        if let Some((status, reason)) = leftover_reason {
-            let _ = reply.send(FetchOutcome::without_response(
-                &name,
-                status,
-                Duration::ZERO,
-                reason.into(),
-            ));
-            break;
+            follow_up,
+            deadline: self.deadline,
+            reply: self.reply.clone(),
+            shutdown: self.shutdown.clone(),
         }
     }
-    if let Some((status, reason)) = leftover_reason {
-        for source in remaining {
-            let _ = reply.send(FetchOutcome::without_response(
-                &source.name,
-                status,
-                Duration::ZERO,
-                reason.into(),
-            ));
+}
+
+/// Queues `jobs` in order. A full queue applies back-pressure here, never to
+/// the workers. A slot is reserved before a job is handed over, so when the
+/// deadline or a shutdown comes first the job is still here to be answered:
+/// every job gets exactly one reply, queued or not.
+async fn enqueue(plan: Plan, jobs: Vec<FetchJob>) {
+    let mut jobs = jobs.into_iter();
+    let mut leftover = None;
+    for job in jobs.by_ref() {
+        let slot = tokio::select! {
+            permit = plan.queue.reserve() => Ok(permit),
+            () = tokio::time::sleep_until(plan.deadline) => {
+                Err((FetchStatus::Timeout, "round deadline reached while waiting for a worker"))
+            }
+            () = plan.shutdown.begun() => Err((FetchStatus::Skipped, SHUTDOWN_BEFORE_START)),
+        };
+        match slot {
+            Ok(Ok(permit)) => permit.send(job),
+            Ok(Err(_)) => {
+                let _ = plan
+                    .reply
+                    .send(job.unanswered(FetchStatus::Failed, "worker pool is stopped"));
+            }
+            Err((status, reason)) => {
+                let _ = plan.reply.send(job.unanswered(status, reason));
+                leftover = Some((status, reason));
+                break;
+            }
         }
+    }
+    if let Some((status, reason)) = leftover {
+        for job in jobs {
+            let _ = plan.reply.send(job.unanswered(status, reason));
+        }
+    }
+}
+
+/// A source whose follow-up items are still arriving.
+struct Gathering {
+    outcome: FetchOutcome,
+    /// Since the source's own response came back.
+    since: Instant,
+    items: Vec<Option<Result<Option<Article>, String>>>,
+    remaining: usize,
+}
+
+impl Gathering {
+    fn new(outcome: FetchOutcome, expected: usize) -> Self {
+        Gathering {
+            outcome,
+            since: Instant::now(),
+            items: vec![None; expected],
+            remaining: expected,
+        }
+    }
+
+    /// Records one item; true when it was the last one.
+    fn add(&mut self, item: ItemOutcome) -> bool {
+        if let Some(slot) = self.items.get_mut(item.index).filter(|slot| slot.is_none()) {
+            *slot = Some(item.result);
+            self.remaining -= 1;
+        }
+        self.remaining == 0
+    }
+
+    /// Merges the items, in the source's order, into its outcome. Failed
+    /// items are counted; only if every item failed does the source fail.
+    fn finish(self) -> FetchOutcome {
+        let mut outcome = self.outcome;
+        let total = self.items.len();
+        let mut first_error = None;
+        for item in self.items.into_iter().flatten() {
+            match item {
+                Ok(Some(article)) => outcome.articles.push(article),
+                Ok(None) => {}
+                Err(error) => {
+                    outcome.failed_items += 1;
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        outcome.elapsed += self.since.elapsed();
+        outcome.finished_at = Utc::now();
+        if let Some(first) = first_error {
+            let failed = outcome.failed_items;
+            if failed == total {
+                outcome.status = FetchStatus::Failed;
+                outcome.error = Some(format!("all {total} items failed (first: {first})"));
+            } else {
+                outcome.error = Some(format!("{failed} of {total} items failed (first: {first})"));
+            }
+        }
+        outcome
     }
 }
 

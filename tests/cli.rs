@@ -171,7 +171,7 @@ async fn the_shipped_config_is_valid() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.is_empty(), "no warnings expected: {stderr}");
-    assert!(stdout.contains("7 sources, 6 enabled"), "{stdout}");
+    assert!(stdout.contains("11 sources, 10 enabled"), "{stdout}");
 }
 
 #[tokio::test]

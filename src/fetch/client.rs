@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use url::Url;
 
 use crate::config::HttpConfig;
-use crate::sources::FetchRequest;
+use crate::sources::{FetchRequest, Header};
 
 /// Why a request produced no usable body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,13 +76,23 @@ impl HttpClient {
 
     /// GETs `request`, failing on non-2xx statuses and on bodies over the limit.
     pub async fn get(&self, request: &FetchRequest) -> Result<HttpResponse, FetchError> {
-        let mut response = self
+        let mut builder = self
             .inner
             .get(request.url.clone())
-            .header(ACCEPT, request.accept)
-            .send()
-            .await
-            .map_err(|e| self.classify(&e))?;
+            .header(ACCEPT, request.accept);
+        for header in &request.headers {
+            let (name, value, sensitive) = match header {
+                Header::Plain(name, value) => (*name, value.as_str(), false),
+                Header::Credential(name, secret) => (*name, secret.expose(), true),
+            };
+            let mut value = HeaderValue::from_str(value).map_err(|_| {
+                FetchError::Other(format!("header {name} has characters HTTP does not allow"))
+            })?;
+            // Sensitive values are left out of reqwest's and hyper's Debug output.
+            value.set_sensitive(sensitive);
+            builder = builder.header(name, value);
+        }
+        let mut response = builder.send().await.map_err(|e| self.classify(&e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Status {

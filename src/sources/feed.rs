@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::{
-    FetchRequest, OptionProblem, ParseError, Payload, Source, options, required_url, text,
+    FetchRequest, OptionProblem, ParseError, Parsed, Payload, Source, options, required_url, text,
 };
 use crate::article::ItemDraft;
 use crate::config::RawSource;
@@ -43,14 +43,14 @@ impl FeedSource {
 
 impl Source for FeedSource {
     fn request(&self) -> FetchRequest {
-        FetchRequest {
-            url: self.url.clone(),
-            accept: "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8",
-        }
+        FetchRequest::get(
+            self.url.clone(),
+            "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8",
+        )
     }
 
-    fn parse(&self, payload: &Payload) -> Result<Vec<ItemDraft>, ParseError> {
-        parse_feed(payload)
+    fn parse(&self, payload: &Payload) -> Result<Parsed, ParseError> {
+        parse_feed(payload).map(Parsed::from)
     }
 }
 

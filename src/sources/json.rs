@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    FetchRequest, OptionProblem, ParseError, Payload, Source, options, parse_datetime,
+    FetchRequest, OptionProblem, ParseError, Parsed, Payload, Source, options, parse_datetime,
     required_url, text, unix_time,
 };
 use crate::article::ItemDraft;
@@ -89,13 +89,10 @@ impl JsonSource {
 
 impl Source for JsonSource {
     fn request(&self) -> FetchRequest {
-        FetchRequest {
-            url: self.url.clone(),
-            accept: "application/json",
-        }
+        FetchRequest::get(self.url.clone(), "application/json")
     }
 
-    fn parse(&self, payload: &Payload) -> Result<Vec<ItemDraft>, ParseError> {
+    fn parse(&self, payload: &Payload) -> Result<Parsed, ParseError> {
         let text = text::decode_json(&payload.body, payload.content_type.as_deref());
         let root: Value =
             serde_json::from_str(&text).map_err(|e| ParseError::Json(e.to_string()))?;
@@ -119,7 +116,8 @@ impl Source for JsonSource {
                 author: self.author.as_deref().and_then(|p| string_at(item, p)),
                 origin: None,
             })
-            .collect())
+            .collect::<Vec<_>>()
+            .into())
     }
 }
 
@@ -174,11 +172,13 @@ mod tests {
     }
 
     fn parse(source: &JsonSource, body: &str) -> Result<Vec<ItemDraft>, ParseError> {
-        source.parse(&Payload {
-            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
-            content_type: Some("application/json".into()),
-            url: url::Url::parse("https://api.example/v1/news").expect("static URL"),
-        })
+        source
+            .parse(&Payload {
+                body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+                content_type: Some("application/json".into()),
+                url: url::Url::parse("https://api.example/v1/news").expect("static URL"),
+            })
+            .map(|parsed| parsed.items)
     }
 
     #[test]

@@ -5,8 +5,14 @@
 //! nothing of HTTP clients, queues or SQL: they say what to request and how to
 //! read the answer. Adding a kind means one file and one line in [`build`].
 
+pub mod devto;
 pub mod feed;
+pub mod github;
+pub mod guardian;
+pub mod hackernews;
 pub mod json;
+pub mod keys;
+pub mod newsapi;
 pub mod text;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -18,9 +24,18 @@ use url::Url;
 
 use crate::article::ItemDraft;
 use crate::config::RawSource;
+pub use crate::redact::Secret;
 
 /// The kinds herald knows, as written in `kind = "..."`.
-pub const KINDS: &[&str] = &["feed", "json"];
+pub const KINDS: &[&str] = &[
+    "feed",
+    "json",
+    "hackernews",
+    "newsapi",
+    "guardian",
+    "devto",
+    "github",
+];
 
 /// What a source asks the fetcher for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +43,43 @@ pub struct FetchRequest {
     pub url: Url,
     /// Sent as `Accept`, so servers that negotiate pick the right format.
     pub accept: &'static str,
+    /// Extra headers (API versions, credentials).
+    pub headers: Vec<Header>,
+}
+
+impl FetchRequest {
+    /// A plain GET of `url`.
+    pub fn get(url: Url, accept: &'static str) -> Self {
+        FetchRequest {
+            url,
+            accept,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// A request header; credential values are [`Secret`]s so they never print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Header {
+    Plain(&'static str, String),
+    Credential(&'static str, Secret),
+}
+
+/// What a parse found: items, and requests that complete them (Hacker News
+/// lists ids; each item is a request of its own, queued like any job).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed {
+    pub items: Vec<ItemDraft>,
+    pub follow_ups: Vec<FetchRequest>,
+}
+
+impl From<Vec<ItemDraft>> for Parsed {
+    fn from(items: Vec<ItemDraft>) -> Self {
+        Parsed {
+            items,
+            follow_ups: Vec::new(),
+        }
+    }
 }
 
 /// A successful response as a parser sees it.
@@ -49,6 +101,8 @@ pub enum ParseError {
     Json(String),
     #[error("unexpected shape: {0}")]
     Shape(String),
+    #[error("API error: {0}")]
+    Api(String),
     #[error("parser panicked: {0}")]
     Panicked(String),
 }
@@ -58,8 +112,20 @@ pub enum ParseError {
 pub trait Source: Send + Sync + std::fmt::Debug {
     /// The request that fetches this source.
     fn request(&self) -> FetchRequest;
-    /// Reads a 2xx response into item drafts, in the order the source lists them.
-    fn parse(&self, payload: &Payload) -> Result<Vec<ItemDraft>, ParseError>;
+    /// Reads a 2xx response into item drafts (in the order the source lists
+    /// them) and any follow-up requests.
+    fn parse(&self, payload: &Payload) -> Result<Parsed, ParseError>;
+    /// Reads the answer to one follow-up request; `None` for an item that is
+    /// legitimately absent (deleted, dead, null), which is not an error.
+    fn parse_follow_up(&self, _payload: &Payload) -> Result<Option<ItemDraft>, ParseError> {
+        Ok(None)
+    }
+    /// The credential this source sends, if any: its value is scrubbed from
+    /// everything printed about the source, and its origin (`api_key_env
+    /// GUARDIAN_KEY`) is named in "unauthorized" messages.
+    fn credential(&self) -> Option<&keys::ApiKey> {
+        None
+    }
 }
 
 /// A configured source, shared by the rounds that fetch it.
@@ -90,16 +156,115 @@ impl OptionProblem {
     }
 }
 
+/// The values to scrub from anything printed about `source`.
+pub fn secrets_of(source: &dyn Source) -> Vec<Secret> {
+    source
+        .credential()
+        .map(|key| key.secret.clone())
+        .into_iter()
+        .collect()
+}
+
+/// What building a source needs besides its own keys.
+#[derive(Debug, Clone, Default)]
+pub struct BuildContext {
+    /// The config file's folder: relative `api_key_file`s outside systemd resolve here.
+    pub config_dir: std::path::PathBuf,
+}
+
+/// A built source, possibly disabled (a missing API key is not fatal).
+#[derive(Debug)]
+pub struct Built {
+    pub source: Arc<dyn Source>,
+    /// Why the source will not be fetched, for one warning at start.
+    pub disabled: Option<String>,
+}
+
+impl Built {
+    fn enabled(source: impl Source + 'static) -> Result<Built, Vec<OptionProblem>> {
+        Ok(Built {
+            source: Arc::new(source),
+            disabled: None,
+        })
+    }
+}
+
 /// Builds the source for one `[[sources]]` entry, or says everything wrong with it.
-pub fn build(raw: &RawSource) -> Result<Arc<dyn Source>, Vec<OptionProblem>> {
+pub fn build(raw: &RawSource, context: &BuildContext) -> Result<Built, Vec<OptionProblem>> {
     match raw.kind.as_str() {
-        "feed" => feed::FeedSource::from_config(raw).map(|s| Arc::new(s) as Arc<dyn Source>),
-        "json" => json::JsonSource::from_config(raw).map(|s| Arc::new(s) as Arc<dyn Source>),
+        "feed" => Built::enabled(feed::FeedSource::from_config(raw)?),
+        "json" => Built::enabled(json::JsonSource::from_config(raw)?),
+        "hackernews" => Built::enabled(hackernews::HackerNews::from_config(raw)?),
+        "devto" => Built::enabled(devto::DevTo::from_config(raw)?),
+        "newsapi" => newsapi::NewsApi::from_config(raw, context),
+        "guardian" => guardian::Guardian::from_config(raw, context),
+        "github" => github::GitHub::from_config(raw, context),
         other => Err(vec![OptionProblem::new(
             "kind",
             format!("unknown kind {other:?}; known kinds: {}", KINDS.join(", ")),
         )]),
     }
+}
+
+/// `base_url` (or the kind's public API) as a URL ending in `/`, so that
+/// relative paths join under it.
+pub fn base_url(
+    raw: &RawSource,
+    default: &str,
+    configured: Option<&str>,
+) -> Result<Url, OptionProblem> {
+    let text = configured.unwrap_or(default);
+    let mut url =
+        Url::parse(text).map_err(|e| OptionProblem::new("base_url", format!("{text:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(OptionProblem::new(
+            "base_url",
+            format!("{text:?}: only http and https are fetched"),
+        ));
+    }
+    if raw.url.is_some() {
+        return Err(OptionProblem::new(
+            "url",
+            format!(
+                "kind {:?} builds its own URLs; use base_url to point it elsewhere",
+                raw.kind
+            ),
+        ));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// Joins `path` (no leading slash) under `base` and sets the query pairs that have a value.
+pub fn api_url(base: &Url, path: &str, query: &[(&str, Option<String>)]) -> Url {
+    let mut url = base.join(path).unwrap_or_else(|_| base.clone());
+    {
+        let mut pairs = url.query_pairs_mut();
+        for (name, value) in query {
+            if let Some(value) = value {
+                pairs.append_pair(name, value);
+            }
+        }
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    url
+}
+
+/// Parses JSON, naming what was expected when it is not JSON at all.
+pub fn parse_json<T: DeserializeOwned>(payload: &Payload) -> Result<T, ParseError> {
+    let text = text::decode_json(&payload.body, payload.content_type.as_deref());
+    serde_json::from_str(&text).map_err(|e| {
+        if e.is_data() {
+            ParseError::Shape(e.to_string())
+        } else {
+            ParseError::Json(e.to_string())
+        }
+    })
 }
 
 /// Deserialises a kind's own keys; unknown keys become problems naming them.
@@ -143,19 +308,12 @@ pub fn required_url(raw: &RawSource) -> Result<Url, OptionProblem> {
     Ok(url)
 }
 
-/// Runs a parser so that a panic inside it (a dependency has panicked on odd
-/// UTF-16 before) fails this one source instead of a worker.
-pub fn parse_contained(
-    source: &dyn Source,
-    payload: &Payload,
-) -> Result<Vec<ItemDraft>, ParseError> {
-    contain_panic(|| source.parse(payload))
-}
-
-/// Turns a panic in `f` into [`ParseError::Panicked`].
-pub fn contain_panic<F>(f: F) -> Result<Vec<ItemDraft>, ParseError>
+/// Turns a panic in `f` into [`ParseError::Panicked`], so that a panic
+/// inside a parser (a dependency has panicked on odd UTF-16 before) fails
+/// this one source instead of a worker.
+pub fn contain_panic<T, F>(f: F) -> Result<T, ParseError>
 where
-    F: FnOnce() -> Result<Vec<ItemDraft>, ParseError>,
+    F: FnOnce() -> Result<T, ParseError>,
 {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let message = panic
@@ -217,7 +375,7 @@ mod tests {
 
     #[test]
     fn a_panicking_parser_becomes_an_error() {
-        let result = contain_panic(|| panic!("boom at byte 7"));
+        let result: Result<Vec<ItemDraft>, _> = contain_panic(|| panic!("boom at byte 7"));
         assert_eq!(result, Err(ParseError::Panicked("boom at byte 7".into())));
     }
 }

@@ -142,7 +142,8 @@ impl Storage {
         &self,
         round_id: RoundId,
         outcome: FetchOutcome,
-    ) -> impl std::future::Future<Output = Result<Stored, StorageError>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<Stored, StorageError>> + Send + 'static + use<>
+    {
         let (reply, answer) = oneshot::channel();
         let sent = self.commands.send(Command::Fetch {
             round_id,

@@ -62,6 +62,7 @@ const MIGRATIONS: &[&str] = &[
         new         INTEGER NOT NULL,
         seen        INTEGER NOT NULL,
         dropped     INTEGER NOT NULL,
+        failed_items INTEGER NOT NULL DEFAULT 0,
         error       TEXT,
         finished_at TEXT NOT NULL
     );

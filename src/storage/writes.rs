@@ -97,8 +97,8 @@ pub fn record_fetch(
         }
     }
     conn.prepare_cached(
-        "INSERT INTO fetches (round_id, source, status, http_status, elapsed_ms, attempts, new, seen, dropped, error, finished_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO fetches (round_id, source, status, http_status, elapsed_ms, attempts, new, seen, dropped, failed_items, error, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         round_id,
@@ -110,6 +110,7 @@ pub fn record_fetch(
         stored.new as i64,
         stored.seen as i64,
         outcome.dropped as i64,
+        outcome.failed_items as i64,
         outcome.error,
         fetched_at,
     ])?;

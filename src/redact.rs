@@ -1,0 +1,137 @@
+//! Keeping secrets out of everything herald prints or stores.
+//!
+//! API keys live in [`Secret`], whose `Debug` and `Display` never show the
+//! value. Anything that may echo a key (a URL with `?api-key=`, a server's
+//! error message, a panic text) goes through [`redact`] or [`redact_url`]
+//! before it reaches a log line, the `fetches` table or a report: one
+//! function, so there is one place to get right and to test.
+
+use std::fmt;
+
+use url::Url;
+
+/// What replaces a secret in printed text.
+pub const MASK: &str = "[REDACTED]";
+
+/// A credential. Cloneable, comparable, never printable.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that sends it (a header or query).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({MASK})")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+/// Replaces every occurrence of each secret in `text`. Secrets shorter than
+/// 4 characters are ignored: masking "a" everywhere would destroy the text
+/// and protect nothing.
+pub fn redact(text: &str, secrets: &[Secret]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.0.len() >= 4) {
+        if out.contains(&secret.0) {
+            out = out.replace(&secret.0, MASK);
+        }
+    }
+    out
+}
+
+/// Query parameters that carry credentials by convention.
+fn is_credential_param(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "api-key",
+        "api_key",
+        "apikey",
+        "key",
+        "token",
+        "access_token",
+        "auth",
+        "secret",
+        "password",
+        "client_secret",
+        "signature",
+        "sig",
+    ];
+    NAMES.contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// A URL fit to print: credential-like query values and any password in the
+/// user-info are masked, then any known secret anywhere else.
+pub fn redact_url(url: &Url, secrets: &[Secret]) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some(MASK));
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let value = if is_credential_param(&k) {
+                    MASK.to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    // Percent-encoding keeps the brackets readable in messages.
+    redact(&url.as_str().replace("%5BREDACTED%5D", MASK), secrets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let key = Secret::new("sk-live-123456");
+        assert_eq!(format!("{key:?} {key}"), "Secret([REDACTED]) [REDACTED]");
+        assert_eq!(key.expose(), "sk-live-123456");
+    }
+
+    #[test]
+    fn redact_masks_every_occurrence_of_every_secret() {
+        let secrets = [Secret::new("abcd1234"), Secret::new("zz")];
+        assert_eq!(
+            redact("bad key abcd1234 (was abcd1234); zz stays", &secrets),
+            "bad key [REDACTED] (was [REDACTED]); zz stays"
+        );
+    }
+
+    #[test]
+    fn redact_url_masks_credential_params_passwords_and_known_secrets() {
+        let url = Url::parse(
+            "https://user:hunter22@api.example/search?q=rust&api-key=abcd1234&page=2&TOKEN=t0k3n",
+        )
+        .expect("static URL");
+        let shown = redact_url(&url, &[Secret::new("abcd1234")]);
+        assert_eq!(
+            shown,
+            "https://user:[REDACTED]@api.example/search?q=rust&api-key=[REDACTED]&page=2&TOKEN=[REDACTED]"
+        );
+        let path_key = Url::parse("https://api.example/v1/abcd1234/items").expect("static URL");
+        assert_eq!(
+            redact_url(&path_key, &[Secret::new("abcd1234")]),
+            "https://api.example/v1/[REDACTED]/items"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! `kind = "devto"`: DEV Community articles (no key).
+//!
+//! `<base>/api/articles?top=<days>&tag=<tag>&per_page=<n>`; each article maps
+//! `title`, `url`, `published_at`, `description` and `user.name`.
+
+use serde::Deserialize;
+use url::Url;
+
+use super::{
+    FetchRequest, OptionProblem, ParseError, Parsed, Payload, Source, base_url, options,
+    parse_datetime, parse_json,
+};
+use crate::article::ItemDraft;
+use crate::config::RawSource;
+
+const DEFAULT_BASE: &str = "https://dev.to/";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevToOptions {
+    base_url: Option<String>,
+    /// The most popular of the last `top` days.
+    top: Option<u32>,
+    tag: Option<String>,
+    per_page: Option<u32>,
+}
+
+/// One DEV.to listing.
+#[derive(Debug)]
+pub struct DevTo {
+    url: Url,
+}
+
+#[derive(Debug, Deserialize)]
+struct DevArticle {
+    title: Option<String>,
+    url: Option<String>,
+    published_at: Option<String>,
+    description: Option<String>,
+    user: Option<User>,
+}
+
+#[derive(Debug, Deserialize)]
+struct User {
+    name: Option<String>,
+}
+
+impl DevTo {
+    pub fn from_config(raw: &RawSource) -> Result<Self, Vec<OptionProblem>> {
+        let o: DevToOptions = options(raw)?;
+        let base = base_url(raw, DEFAULT_BASE, o.base_url.as_deref()).map_err(|p| vec![p])?;
+        let per_page = o.per_page.or(raw.limit.map(|l| l.min(1000) as u32));
+        let url = super::api_url(
+            &base,
+            "api/articles",
+            &[
+                ("top", o.top.map(|d| d.to_string())),
+                ("tag", o.tag),
+                ("per_page", per_page.map(|n| n.to_string())),
+            ],
+        );
+        Ok(DevTo { url })
+    }
+}
+
+impl Source for DevTo {
+    fn request(&self) -> FetchRequest {
+        FetchRequest::get(self.url.clone(), "application/json")
+    }
+
+    fn parse(&self, payload: &Payload) -> Result<Parsed, ParseError> {
+        let articles: Vec<DevArticle> = parse_json(payload)?;
+        Ok(articles
+            .into_iter()
+            .map(|a| ItemDraft {
+                title: a.title,
+                link: a.url,
+                published_at: a.published_at.as_deref().and_then(parse_datetime),
+                summary: a.description,
+                author: a.user.and_then(|u| u.name),
+                origin: None,
+            })
+            .collect::<Vec<_>>()
+            .into())
+    }
+}
