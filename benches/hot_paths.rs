@@ -140,6 +140,8 @@ fn batch(round: usize, size: usize) -> FetchOutcome {
         finished_at: now,
         follow_ups: Vec::new(),
         failed_items: 0,
+        validators: None,
+        moved_to: None,
     }
 }
 

@@ -188,7 +188,7 @@ fn bench_config(
     workers: usize,
 ) -> Result<config::Config, BenchError> {
     let mut text = format!(
-        "[daemon]\ndatabase = \"bench.db\"\nworkers = {workers}\nqueue_capacity = {}\nround_timeout = \"30m\"\n\n[http]\ntimeout = \"5m\"\n",
+        "[daemon]\ndatabase = \"bench.db\"\nworkers = {workers}\nqueue_capacity = {}\nround_timeout = \"30m\"\n\n[http]\ntimeout = \"5m\"\nper_host_concurrency = {workers}\n",
         sources.max(1)
     );
     for i in 0..sources {

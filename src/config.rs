@@ -209,6 +209,28 @@ pub struct HttpConfig {
     pub max_body_bytes: u64,
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
+    /// Extra attempts for transient failures (timeouts, connection errors,
+    /// 408, 429, 502, 503, 504).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    #[serde(default = "default_backoff_initial", with = "humantime_serde")]
+    pub backoff_initial: Duration,
+    #[serde(default = "default_backoff_max", with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// Requests in flight to one host (host and port) at once, across all sources.
+    #[serde(default = "default_per_host_concurrency")]
+    pub per_host_concurrency: usize,
+}
+
+impl HttpConfig {
+    /// The retry settings as the fetcher takes them.
+    pub fn retry_policy(&self) -> crate::fetch::RetryPolicy {
+        crate::fetch::RetryPolicy {
+            retries: self.retries,
+            initial: self.backoff_initial,
+            max: self.backoff_max,
+        }
+    }
 }
 
 fn default_timeout() -> Duration {
@@ -219,6 +241,18 @@ fn default_connect_timeout() -> Duration {
 }
 fn default_max_body_bytes() -> u64 {
     10 * 1024 * 1024
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_backoff_initial() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_backoff_max() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_per_host_concurrency() -> usize {
+    4
 }
 fn default_user_agent() -> String {
     let version = env!("CARGO_PKG_VERSION");
@@ -235,6 +269,10 @@ impl Default for HttpConfig {
             connect_timeout: default_connect_timeout(),
             max_body_bytes: default_max_body_bytes(),
             user_agent: default_user_agent(),
+            retries: default_retries(),
+            backoff_initial: default_backoff_initial(),
+            backoff_max: default_backoff_max(),
+            per_host_concurrency: default_per_host_concurrency(),
         }
     }
 }
@@ -482,6 +520,15 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
     }
     if http.connect_timeout.is_zero() {
         global("http.connect_timeout", "must be longer than 0s".into());
+    }
+    if http.per_host_concurrency == 0 {
+        global("http.per_host_concurrency", "must be at least 1".into());
+    }
+    if http.backoff_initial > http.backoff_max {
+        global(
+            "http.backoff_initial",
+            "must not exceed http.backoff_max".into(),
+        );
     }
     if http.max_body_bytes == 0 {
         global("http.max_body_bytes", "must be at least 1".into());

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -31,6 +32,8 @@ pub struct MockResponse {
     pub body: Bytes,
     /// Waited before answering: the simulated latency of a real server.
     pub delay: Duration,
+    /// Send the body one byte at a time, this far apart (a slow-drip server).
+    pub drip: Option<Duration>,
 }
 
 impl MockResponse {
@@ -41,6 +44,7 @@ impl MockResponse {
             headers: vec![("content-type".into(), content_type.into())],
             body: body.into(),
             delay: Duration::ZERO,
+            drip: None,
         }
     }
 
@@ -51,12 +55,19 @@ impl MockResponse {
             headers: Vec::new(),
             body: Bytes::new(),
             delay: Duration::ZERO,
+            drip: None,
         }
     }
 
     /// Answers after `delay`.
     pub fn delayed(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    /// Sends the body one byte every `interval`.
+    pub fn dripping(mut self, interval: Duration) -> Self {
+        self.drip = Some(interval);
         self
     }
 
@@ -80,7 +91,8 @@ type Fallback = Arc<dyn Fn(&str) -> Option<MockResponse> + Send + Sync>;
 
 #[derive(Default)]
 struct State {
-    routes: Mutex<HashMap<String, MockResponse>>,
+    /// Each route answers its responses in turn; the last one repeats.
+    routes: Mutex<HashMap<String, (Vec<MockResponse>, usize)>>,
     fallback: Mutex<Option<Fallback>>,
     requests: Mutex<Vec<RecordedRequest>>,
     in_flight: AtomicUsize,
@@ -139,8 +151,15 @@ impl MockServer {
     }
 
     /// Serves `response` at `path` (query strings are ignored for matching).
+    /// A response with an `etag` header answers 304 to a matching
+    /// `If-None-Match`, as real servers do.
     pub fn route(&self, path: &str, response: MockResponse) {
-        lock(&self.state.routes).insert(path.to_owned(), response);
+        self.route_sequence(path, vec![response]);
+    }
+
+    /// Serves `responses` at `path` one request after another; the last repeats.
+    pub fn route_sequence(&self, path: &str, responses: Vec<MockResponse>) {
+        lock(&self.state.routes).insert(path.to_owned(), (responses, 0));
     }
 
     /// Answers paths without a route (return `None` for a 404); lets one
@@ -174,7 +193,7 @@ impl Drop for MockServer {
     }
 }
 
-async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: &State, req: Request<Incoming>) -> Response<MockBody> {
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     let _guard = InFlight(&state.in_flight);
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -194,11 +213,32 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
             .collect(),
         received_at: Instant::now(),
     });
-    let routed = lock(&state.routes).get(&path).cloned();
+    let routed = lock(&state.routes)
+        .get_mut(&path)
+        .and_then(|(responses, next)| {
+            let response = responses
+                .get((*next).min(responses.len().saturating_sub(1)))
+                .cloned();
+            *next += 1;
+            response
+        });
     let fallback = lock(&state.fallback).clone();
-    let response = routed
+    let mut response = routed
         .or_else(|| fallback.and_then(|f| f(&path)))
         .unwrap_or_else(|| MockResponse::status(404));
+    let etag = response
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
+        .map(|(_, v)| v.clone());
+    let if_none_match = req
+        .headers()
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok());
+    if etag.is_some() && etag.as_deref() == if_none_match {
+        response.status = 304;
+        response.body = Bytes::new();
+    }
     if !response.delay.is_zero() {
         tokio::time::sleep(response.delay).await;
     }
@@ -206,10 +246,35 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
     for (name, value) in &response.headers {
         builder = builder.header(name, value);
     }
-    builder
-        .body(Full::new(response.body))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::from_static(b"bad mock response"))))
+    let body: MockBody = match response.drip {
+        None => Full::new(response.body)
+            .map_err(|never| match never {})
+            .boxed(),
+        Some(interval) => {
+            let bytes = response.body;
+            let frames = futures::stream::unfold(0usize, move |at| {
+                let bytes = bytes.clone();
+                async move {
+                    if at >= bytes.len() {
+                        return None;
+                    }
+                    tokio::time::sleep(interval).await;
+                    Some((Ok(Frame::data(bytes.slice(at..at + 1))), at + 1))
+                }
+            });
+            StreamBody::new(frames).boxed()
+        }
+    };
+    builder.body(body).unwrap_or_else(|_| {
+        Response::new(
+            Full::new(Bytes::from_static(b"bad mock response"))
+                .map_err(|never| match never {})
+                .boxed(),
+        )
+    })
 }
+
+type MockBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// An RSS 2.0 document with `items` distinct items, the links unique per `feed_id`.
 pub fn rss_feed(feed_id: &str, items: usize) -> String {

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::article::Article;
+use crate::fetch::Validators;
 use crate::sources::FetchRequest;
+use url::Url;
 
 /// How a source's fetch ended; stored as text in `fetches.status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,6 +66,18 @@ pub struct FetchOutcome {
     pub follow_ups: Vec<FetchRequest>,
     /// Follow-up items that failed (the source itself still succeeded).
     pub failed_items: usize,
+    /// Validators to send next time (`None`: leave the stored ones alone).
+    pub validators: Option<Validators>,
+    /// A permanent redirect to remember for the next fetch.
+    pub moved_to: Option<Url>,
+}
+
+/// What earlier fetches taught us about a source, kept in the database.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceMemory {
+    pub validators: Option<Validators>,
+    /// Where a permanent redirect sent it last time.
+    pub moved_to: Option<Url>,
 }
 
 /// The answer to one follow-up request.
@@ -103,6 +117,8 @@ impl FetchOutcome {
             finished_at: Utc::now(),
             follow_ups: Vec::new(),
             failed_items: 0,
+            validators: None,
+            moved_to: None,
         }
     }
 }

@@ -23,8 +23,8 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug};
 
 use crate::article::Article;
-use crate::fetch::{FetchError, HttpClient, HttpResponse};
-use crate::outcome::{FetchOutcome, FetchStatus, ItemOutcome, JobReply};
+use crate::fetch::{FetchError, HttpClient, HttpResponse, RetryPolicy, Validators, retry};
+use crate::outcome::{FetchOutcome, FetchStatus, ItemOutcome, JobReply, SourceMemory};
 use crate::redact::redact;
 use crate::shutdown::Shutdown;
 use crate::sources::{self, FetchRequest, ParseError, Payload, SourceSpec};
@@ -49,6 +49,10 @@ pub struct FetchJob {
     pub reply: mpsc::UnboundedSender<JobReply>,
     /// Daemon shutdown: skip the job if it has begun, cut it off when aborted.
     pub shutdown: Shutdown,
+    /// Validators and remembered moves from earlier fetches of this source.
+    pub memory: SourceMemory,
+    /// The host's concurrency slot, held until the job is answered.
+    pub host_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl FetchJob {
@@ -79,15 +83,20 @@ pub struct WorkerPool {
 
 impl WorkerPool {
     /// Starts `workers` tasks on a queue holding up to `capacity` jobs.
-    pub fn start(workers: usize, capacity: usize, client: HttpClient) -> WorkerPool {
+    pub fn start(
+        workers: usize,
+        capacity: usize,
+        client: HttpClient,
+        retry: RetryPolicy,
+    ) -> WorkerPool {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
-        let client = Arc::new(client);
+        let fetcher = Arc::new(Fetcher { client, retry });
         let workers = (0..workers.max(1))
             .map(|id| {
                 let receiver = Arc::clone(&receiver);
-                let client = Arc::clone(&client);
-                tokio::spawn(worker(id, receiver, client))
+                let fetcher = Arc::clone(&fetcher);
+                tokio::spawn(worker(id, receiver, fetcher))
             })
             .collect();
         WorkerPool { queue, workers }
@@ -107,11 +116,29 @@ impl WorkerPool {
     }
 }
 
-async fn worker(
-    id: usize,
-    receiver: Arc<Mutex<mpsc::Receiver<FetchJob>>>,
-    client: Arc<HttpClient>,
-) {
+/// The HTTP client and how to retry with it: what every worker shares.
+#[derive(Debug)]
+struct Fetcher {
+    client: HttpClient,
+    retry: RetryPolicy,
+}
+
+impl Fetcher {
+    /// GETs with retries for transient failures, never past the deadline.
+    async fn get(
+        &self,
+        request: &FetchRequest,
+        validators: Option<&Validators>,
+        deadline: Instant,
+    ) -> (Result<HttpResponse, FetchError>, u32) {
+        retry::with_retries(self.retry, deadline, || {
+            self.client.get(request, validators)
+        })
+        .await
+    }
+}
+
+async fn worker(id: usize, receiver: Arc<Mutex<mpsc::Receiver<FetchJob>>>, client: Arc<Fetcher>) {
     loop {
         // The lock is held only while waiting for the next job.
         let next = receiver.lock().await.recv().await;
@@ -157,15 +184,20 @@ async fn guarded<T>(
 }
 
 /// Fetches and parses one source.
-async fn run_source(client: &HttpClient, job: &FetchJob) -> FetchOutcome {
+async fn run_source(client: &Fetcher, job: &FetchJob) -> FetchOutcome {
     let spec = &job.source;
     let started = Instant::now();
+    let mut request = spec.source.request();
+    if let Some(moved) = &job.memory.moved_to {
+        request.url = moved.clone();
+    }
+    let mut attempts = 1;
     let result = guarded(job, async {
-        let response = client
-            .get(&spec.source.request())
-            .await
-            .map_err(Failure::Fetch)?;
-        parse_source(spec, response).await
+        let (response, tries) = client
+            .get(&request, job.memory.validators.as_ref(), job.deadline)
+            .await;
+        attempts = tries;
+        parse_source(spec, response.map_err(Failure::Fetch)?).await
     })
     .await;
     let elapsed = started.elapsed();
@@ -190,7 +222,11 @@ async fn run_source(client: &HttpClient, job: &FetchJob) -> FetchOutcome {
         }
         Ok(Ok(fetched)) => FetchOutcome {
             source: spec.name.clone(),
-            status: FetchStatus::Ok,
+            status: if fetched.http_status == 304 {
+                FetchStatus::NotModified
+            } else {
+                FetchStatus::Ok
+            },
             http_status: Some(fetched.http_status),
             elapsed,
             attempts: 1,
@@ -200,9 +236,14 @@ async fn run_source(client: &HttpClient, job: &FetchJob) -> FetchOutcome {
             finished_at: Utc::now(),
             follow_ups: fetched.follow_ups,
             failed_items: 0,
+            validators: Some(fetched.validators),
+            // A URL carrying a credential is never remembered (it would be stored).
+            moved_to: fetched
+                .moved_to
+                .filter(|_| spec.source.credential().is_none()),
         },
     };
-    outcome.attempts = outcome.attempts.max(1);
+    outcome.attempts = attempts.max(1);
     debug!(
         status = outcome.status.as_str(),
         http_status = outcome.http_status,
@@ -216,14 +257,18 @@ async fn run_source(client: &HttpClient, job: &FetchJob) -> FetchOutcome {
 
 /// Fetches and parses one follow-up item of a source.
 async fn run_item(
-    client: &HttpClient,
+    client: &Fetcher,
     job: &FetchJob,
     index: usize,
     request: &FetchRequest,
 ) -> ItemOutcome {
     let spec = &job.source;
     let result = guarded(job, async {
-        let response = client.get(request).await.map_err(Failure::Fetch)?;
+        let response = client
+            .get(request, None, job.deadline)
+            .await
+            .0
+            .map_err(Failure::Fetch)?;
         let http_status = response.status;
         let payload = payload_of(response);
         let draft = sources::contain_panic(|| spec.source.parse_follow_up(&payload))
@@ -280,6 +325,8 @@ struct Fetched {
     articles: Vec<Article>,
     dropped: usize,
     follow_ups: Vec<FetchRequest>,
+    validators: Validators,
+    moved_to: Option<url::Url>,
 }
 
 fn payload_of(response: HttpResponse) -> Payload {
@@ -292,6 +339,19 @@ fn payload_of(response: HttpResponse) -> Payload {
 
 async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<Fetched, Failure> {
     let http_status = response.status;
+    let validators = response.validators.clone();
+    let moved_to = response.moved_to.clone();
+    if response.not_modified() {
+        // Nothing changed: no parsing, no article writes.
+        return Ok(Fetched {
+            http_status,
+            articles: Vec::new(),
+            dropped: 0,
+            follow_ups: Vec::new(),
+            validators,
+            moved_to,
+        });
+    }
     let payload = payload_of(response);
     // Relative links resolve against where the body really came from.
     let base = payload.url.clone();
@@ -323,5 +383,7 @@ async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<
         articles,
         dropped,
         follow_ups: parsed.follow_ups,
+        validators,
+        moved_to,
     })
 }

@@ -16,12 +16,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tracing::{Instrument, info, warn};
 
 use crate::article::Article;
-use crate::outcome::{FetchOutcome, FetchStatus, ItemOutcome, JobReply};
+use crate::fetch::HostLimits;
+use crate::fetch::limits::host_key;
+use crate::outcome::{FetchOutcome, FetchStatus, ItemOutcome, JobReply, SourceMemory};
 use crate::pool::{FetchJob, SHUTDOWN_BEFORE_START};
 use crate::shutdown::Shutdown;
 use crate::sources::{FetchRequest, SourceSpec};
@@ -36,6 +38,8 @@ pub struct RoundRunner {
     /// The pool size, for the "ideal" wall time.
     pub workers: usize,
     pub shutdown: Shutdown,
+    /// Shared by every round, so the per-host cap holds across them.
+    pub hosts: HostLimits,
 }
 
 /// What a round did, per source and in total; `--format json` prints this.
@@ -177,10 +181,18 @@ impl RoundRunner {
             deadline,
             shutdown: self.shutdown.clone(),
             reply: reply.clone(),
+            hosts: self.hosts.clone(),
         };
+        let mut memory = self.storage.source_memory().await?;
         let jobs = sources
             .iter()
-            .map(|s| plan.job(Arc::clone(s), None))
+            .map(|s| {
+                plan.job(
+                    Arc::clone(s),
+                    None,
+                    memory.remove(&s.name).unwrap_or_default(),
+                )
+            })
             .collect();
         tokio::spawn(enqueue(plan.clone(), jobs).in_current_span());
 
@@ -207,7 +219,13 @@ impl RoundRunner {
                     let jobs: Vec<FetchJob> = requests
                         .into_iter()
                         .enumerate()
-                        .map(|(index, request)| plan.job(Arc::clone(spec), Some((index, request))))
+                        .map(|(index, request)| {
+                            plan.job(
+                                Arc::clone(spec),
+                                Some((index, request)),
+                                SourceMemory::default(),
+                            )
+                        })
                         .collect();
                     gathering.insert(outcome.source.clone(), Gathering::new(outcome, jobs.len()));
                     tokio::spawn(enqueue(plan.clone(), jobs).in_current_span());
@@ -293,10 +311,16 @@ struct Plan {
     deadline: Instant,
     shutdown: Shutdown,
     reply: mpsc::UnboundedSender<JobReply>,
+    hosts: HostLimits,
 }
 
 impl Plan {
-    fn job(&self, source: Arc<SourceSpec>, follow_up: Option<(usize, FetchRequest)>) -> FetchJob {
+    fn job(
+        &self,
+        source: Arc<SourceSpec>,
+        follow_up: Option<(usize, FetchRequest)>,
+        memory: SourceMemory,
+    ) -> FetchJob {
         FetchJob {
             round_id: self.round_id,
             source,
@@ -304,28 +328,64 @@ impl Plan {
             deadline: self.deadline,
             reply: self.reply.clone(),
             shutdown: self.shutdown.clone(),
+            memory,
+            host_permit: None,
         }
     }
 }
 
-/// Queues `jobs` in order. A full queue applies back-pressure here, never to
-/// the workers. A slot is reserved before a job is handed over, so when the
-/// deadline or a shutdown comes first the job is still here to be answered:
-/// every job gets exactly one reply, queued or not.
+/// The host a job will talk to first.
+fn host_of(job: &FetchJob) -> String {
+    let url = match (&job.follow_up, &job.memory.moved_to) {
+        (Some((_, request)), _) => request.url.clone(),
+        (None, Some(moved)) => moved.clone(),
+        (None, None) => job.source.source.request().url,
+    };
+    host_key(&url)
+}
+
+/// Queues `jobs`: one task per host, each taking the host's permit and then a
+/// queue slot, so a busy host delays only its own jobs.
 async fn enqueue(plan: Plan, jobs: Vec<FetchJob>) {
+    let mut by_host: Vec<(String, Vec<FetchJob>)> = Vec::new();
+    for job in jobs {
+        let host = host_of(&job);
+        match by_host.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, list)) => list.push(job),
+            None => by_host.push((host, vec![job])),
+        }
+    }
+    for (host, jobs) in by_host {
+        let semaphore = plan.hosts.of(&host);
+        tokio::spawn(enqueue_host(plan.clone(), semaphore, jobs).in_current_span());
+    }
+}
+
+/// Queues one host's `jobs` in order. A full queue applies back-pressure
+/// here, never to the workers. The host permit and a queue slot are secured
+/// before a job is handed over, so when the deadline or a shutdown comes
+/// first the job is still here to be answered: every job gets exactly one
+/// reply, queued or not.
+async fn enqueue_host(plan: Plan, host: Arc<Semaphore>, jobs: Vec<FetchJob>) {
     let mut jobs = jobs.into_iter();
     let mut leftover = None;
-    for job in jobs.by_ref() {
+    for mut job in jobs.by_ref() {
         let slot = tokio::select! {
-            permit = plan.queue.reserve() => Ok(permit),
+            permit = async {
+                let host_permit = Arc::clone(&host).acquire_owned().await.ok();
+                (host_permit, plan.queue.reserve().await)
+            } => Ok(permit),
             () = tokio::time::sleep_until(plan.deadline) => {
                 Err((FetchStatus::Timeout, "round deadline reached while waiting for a worker"))
             }
             () = plan.shutdown.begun() => Err((FetchStatus::Skipped, SHUTDOWN_BEFORE_START)),
         };
         match slot {
-            Ok(Ok(permit)) => permit.send(job),
-            Ok(Err(_)) => {
+            Ok((host_permit, Ok(permit))) => {
+                job.host_permit = host_permit;
+                permit.send(job);
+            }
+            Ok((_, Err(_))) => {
                 let _ = plan
                     .reply
                     .send(job.unanswered(FetchStatus::Failed, "worker pool is stopped"));

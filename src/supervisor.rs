@@ -24,9 +24,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
+use crate::app::start_pool;
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
-use crate::fetch::HttpClient;
+use crate::fetch::HostLimits;
 use crate::pool::WorkerPool;
 use crate::round::{RoundReport, RoundRunner};
 use crate::scheduler::Scheduler;
@@ -76,7 +77,8 @@ pub async fn run(config: Config) -> Result<Exit> {
         .map_err(|e| Error::Scheduler(e.to_string()))?;
     let shutdown = Shutdown::new();
     let pool = start_pool(&config)?;
-    let runner = runner_for(&config, &pool, &storage, &shutdown);
+    let hosts = HostLimits::new(config.http.per_host_concurrency);
+    let runner = runner_for(&config, &pool, &storage, &shutdown, hosts);
     let mut sup = Supervisor {
         config: Arc::new(config),
         storage,
@@ -147,22 +149,15 @@ fn notify(states: &[NotifyState<'_>]) {
     }
 }
 
-fn start_pool(config: &Config) -> Result<WorkerPool> {
-    let client = HttpClient::new(&config.http)?;
-    Ok(WorkerPool::start(
-        config.daemon.workers,
-        config.daemon.queue_capacity,
-        client,
-    ))
-}
-
 fn runner_for(
     config: &Config,
     pool: &WorkerPool,
     storage: &Storage,
     shutdown: &Shutdown,
+    hosts: HostLimits,
 ) -> RoundRunner {
     RoundRunner {
+        hosts,
         queue: pool.queue(),
         storage: storage.clone(),
         round_timeout: config.daemon.round_timeout,
@@ -287,7 +282,13 @@ impl Supervisor {
                 error!(error = %e, "cannot update the schedules; keeping the old ones");
             }
         }
-        self.runner = runner_for(&new, &self.pool, &self.storage, &self.shutdown);
+        // Rounds still running keep the old registry; the cap applies to new ones.
+        let hosts = if new.http.per_host_concurrency == old.http.per_host_concurrency {
+            self.runner.hosts.clone()
+        } else {
+            HostLimits::new(new.http.per_host_concurrency)
+        };
+        self.runner = runner_for(&new, &self.pool, &self.storage, &self.shutdown, hosts);
         for warning in &new.warnings {
             warn!("{warning}");
         }

@@ -94,9 +94,13 @@ async fn hackernews_fans_out_items_on_the_same_pool_and_cap() {
             json(body).delayed(Duration::from_millis(100)),
         );
     }
-    let env = TestEnv::new(&config(
-        "workers = 10",
-        &[block("hn", "hackernews", &server.url("/"), "limit = 30")],
+    // The pool's cap is under test here, not the per-host one.
+    let env = TestEnv::new(&format!(
+        "[http]\nper_host_concurrency = 50\n{}",
+        config(
+            "workers = 10",
+            &[block("hn", "hackernews", &server.url("/"), "limit = 30")]
+        )
     ));
     let (code, report) = env.once_json().await;
     assert_eq!(code, 0, "{report:#}");

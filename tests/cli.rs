@@ -85,7 +85,10 @@ async fn environment_overrides_the_file() {
             feed_source(&format!("f{i}"), &server.url(&path))
         })
         .collect();
-    let env = TestEnv::new(&config("workers = 8", &blocks));
+    let env = TestEnv::new(&format!(
+        "[http]\nper_host_concurrency = 8\n{}",
+        config("workers = 8", &blocks)
+    ));
     let (code, report) = env
         .once_json_with_env(&[("HERALD__DAEMON__WORKERS", "1")])
         .await;

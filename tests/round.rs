@@ -18,7 +18,11 @@ async fn max_in_flight(sources: usize, workers: usize) -> usize {
             feed_source(&format!("feed-{i}"), &server.url(&path))
         })
         .collect();
-    let env = TestEnv::new(&config(&format!("workers = {workers}"), &blocks));
+    // All mock sources share one host: lift the per-host cap to test the pool's.
+    let env = TestEnv::new(&format!(
+        "[http]\nper_host_concurrency = 100\n{}",
+        config(&format!("workers = {workers}"), &blocks)
+    ));
     let (code, report) = env.once_json().await;
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["totals"]["ok"], sources);

@@ -3,7 +3,11 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use reqwest::StatusCode;
+use reqwest::header::{
+    ACCEPT, CONTENT_TYPE, ETAG, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+    LOCATION, RETRY_AFTER,
+};
 use url::Url;
 
 use crate::config::HttpConfig;
@@ -22,7 +26,11 @@ pub enum FetchError {
     Status {
         status: u16,
         reason: Option<&'static str>,
+        /// From `Retry-After` on 429 and 503.
+        retry_after: Option<Duration>,
     },
+    #[error("redirect refused: {0}")]
+    Redirect(String),
     #[error("body exceeds max_body_bytes ({limit} bytes)")]
     TooLarge { limit: u64 },
     #[error("request failed: {0}")]
@@ -37,15 +45,45 @@ impl FetchError {
             _ => None,
         }
     }
+
+    /// How long the server asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
-/// A 2xx response with its body read in full.
+/// Validators from the last successful fetch, for a conditional GET.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// Redirects followed before giving up (browsers and curl use similar limits).
+pub const MAX_REDIRECTS: usize = 10;
+
+/// A 2xx (body read in full) or 304 (no body) response.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
     pub status: u16,
     pub final_url: Url,
     pub content_type: Option<String>,
     pub body: Bytes,
+    /// The validators to send next time.
+    pub validators: Validators,
+    /// Where a chain of permanent redirects (301, 308) from the requested
+    /// URL ended, so the next fetch can go there directly.
+    pub moved_to: Option<Url>,
+}
+
+impl HttpResponse {
+    /// A 304: the copy we have is current.
+    pub fn not_modified(&self) -> bool {
+        self.status == 304
+    }
 }
 
 /// One `reqwest::Client` for the whole process: it pools connections, so a
@@ -58,13 +96,15 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    /// Builds the client from `[http]`.
+    /// Builds the client from `[http]`. Redirects are followed by hand in
+    /// [`HttpClient::get`], so each hop can be checked.
     pub fn new(http: &HttpConfig) -> Result<Self, FetchError> {
         let inner = reqwest::Client::builder()
             .user_agent(http.user_agent.as_str())
             .timeout(http.timeout)
             .connect_timeout(http.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| FetchError::Other(root_cause(&e)))?;
         Ok(HttpClient {
@@ -74,30 +114,101 @@ impl HttpClient {
         })
     }
 
-    /// GETs `request`, failing on non-2xx statuses and on bodies over the limit.
-    pub async fn get(&self, request: &FetchRequest) -> Result<HttpResponse, FetchError> {
-        let mut builder = self
-            .inner
-            .get(request.url.clone())
-            .header(ACCEPT, request.accept);
-        for header in &request.headers {
-            let (name, value, sensitive) = match header {
-                Header::Plain(name, value) => (*name, value.as_str(), false),
-                Header::Credential(name, secret) => (*name, secret.expose(), true),
-            };
-            let mut value = HeaderValue::from_str(value).map_err(|_| {
-                FetchError::Other(format!("header {name} has characters HTTP does not allow"))
-            })?;
-            // Sensitive values are left out of reqwest's and hyper's Debug output.
-            value.set_sensitive(sensitive);
-            builder = builder.header(name, value);
-        }
-        let mut response = builder.send().await.map_err(|e| self.classify(&e))?;
+    /// GETs `request`, following redirects, sending `validators` as
+    /// `If-None-Match` / `If-Modified-Since`. Fails on statuses other than
+    /// 2xx and 304, and on bodies over the limit.
+    ///
+    /// Each redirect hop is checked: at most [`MAX_REDIRECTS`], http(s) only,
+    /// no loops, and credential headers are dropped when the host changes
+    /// (a key for one API must never be handed to another server).
+    pub async fn get(
+        &self,
+        request: &FetchRequest,
+        validators: Option<&Validators>,
+    ) -> Result<HttpResponse, FetchError> {
+        let mut url = request.url.clone();
+        let mut visited = vec![url.clone()];
+        let mut send_credentials = true;
+        let mut moved_to = None;
+        let mut permanent_so_far = true;
+        let mut response = loop {
+            let response = self
+                .send(request, &url, validators, send_credentials)
+                .await?;
+            let status = response.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                break response;
+            }
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| {
+                    FetchError::Redirect(format!(
+                        "HTTP {} without a Location header",
+                        status.as_u16()
+                    ))
+                })?;
+            let next = url
+                .join(location)
+                .map_err(|e| FetchError::Redirect(format!("bad Location header: {e}")))?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(FetchError::Redirect(format!("to a {}: URL", next.scheme())));
+            }
+            if visited.contains(&next) {
+                return Err(FetchError::Redirect("redirect loop".into()));
+            }
+            if visited.len() > MAX_REDIRECTS {
+                return Err(FetchError::Redirect(format!(
+                    "more than {MAX_REDIRECTS} redirects"
+                )));
+            }
+            permanent_so_far &= matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            );
+            if permanent_so_far {
+                moved_to = Some(next.clone());
+            }
+            if next.host_str() != url.host_str()
+                || next.port_or_known_default() != url.port_or_known_default()
+            {
+                send_credentials = false;
+            }
+            visited.push(next.clone());
+            url = next;
+        };
         let status = response.status();
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let validators = Validators {
+            etag: header(ETAG),
+            last_modified: header(LAST_MODIFIED),
+        };
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(HttpResponse {
+                status: 304,
+                final_url: url,
+                content_type: None,
+                body: Bytes::new(),
+                validators,
+                moved_to,
+            });
+        }
         if !status.is_success() {
+            let retry_after = matches!(status.as_u16(), 429 | 503)
+                .then(|| header(RETRY_AFTER))
+                .flatten()
+                .and_then(|v| super::retry::parse_retry_after(&v));
             return Err(FetchError::Status {
                 status: status.as_u16(),
                 reason: status.canonical_reason(),
+                retry_after,
             });
         }
         let limit = self.max_body_bytes;
@@ -106,12 +217,7 @@ impl HttpClient {
         if response.content_length().is_some_and(|len| len > limit) {
             return Err(FetchError::TooLarge { limit });
         }
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let final_url = response.url().clone();
+        let content_type = header(CONTENT_TYPE);
         let capacity = response.content_length().unwrap_or(64 * 1024).min(limit);
         let mut body = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
         while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(&e))? {
@@ -122,10 +228,44 @@ impl HttpClient {
         }
         Ok(HttpResponse {
             status: status.as_u16(),
-            final_url,
+            final_url: url,
             content_type,
             body: body.freeze(),
+            validators,
+            moved_to,
         })
+    }
+
+    async fn send(
+        &self,
+        request: &FetchRequest,
+        url: &Url,
+        validators: Option<&Validators>,
+        with_credentials: bool,
+    ) -> Result<reqwest::Response, FetchError> {
+        let mut builder = self.inner.get(url.clone()).header(ACCEPT, request.accept);
+        for header in &request.headers {
+            let (name, value, sensitive) = match header {
+                Header::Plain(name, value) => (*name, value.as_str(), false),
+                Header::Credential(_, _) if !with_credentials => continue,
+                Header::Credential(name, secret) => (*name, secret.expose(), true),
+            };
+            let mut value = HeaderValue::from_str(value).map_err(|_| {
+                FetchError::Other(format!("header {name} has characters HTTP does not allow"))
+            })?;
+            // Sensitive values are left out of reqwest's and hyper's Debug output.
+            value.set_sensitive(sensitive);
+            builder = builder.header(name, value);
+        }
+        if let Some(v) = validators {
+            if let Some(etag) = &v.etag {
+                builder = builder.header(IF_NONE_MATCH, etag);
+            }
+            if let Some(date) = &v.last_modified {
+                builder = builder.header(IF_MODIFIED_SINCE, date);
+            }
+        }
+        builder.send().await.map_err(|e| self.classify(&e))
     }
 
     fn classify(&self, error: &reqwest::Error) -> FetchError {

@@ -6,5 +6,9 @@
 //! reasons fit for a log line and the `fetches` table.
 
 mod client;
+pub mod limits;
+pub mod retry;
 
-pub use client::{FetchError, HttpClient, HttpResponse};
+pub use client::{FetchError, HttpClient, HttpResponse, MAX_REDIRECTS, Validators};
+pub use limits::HostLimits;
+pub use retry::RetryPolicy;

@@ -14,6 +14,7 @@
 mod schema;
 mod writes;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use schema::CURRENT_VERSION;
 pub use writes::{RoundSummary, Stored};
 
-use crate::outcome::FetchOutcome;
+use crate::outcome::{FetchOutcome, SourceMemory};
 
 /// How many queued commands one transaction may take.
 const GROUP_COMMIT_MAX: usize = 512;
@@ -62,6 +63,9 @@ enum Command {
         summary: RoundSummary,
         reply: oneshot::Sender<Result<(), StorageError>>,
     },
+    Memory {
+        reply: oneshot::Sender<Result<HashMap<String, SourceMemory>, StorageError>>,
+    },
     Close {
         reply: oneshot::Sender<Result<(), StorageError>>,
     },
@@ -80,6 +84,7 @@ impl std::fmt::Debug for Command {
             Command::BeginRound { .. } => "BeginRound",
             Command::Fetch { .. } => "Fetch",
             Command::FinishRound { .. } => "FinishRound",
+            Command::Memory { .. } => "Memory",
             Command::Close { .. } => "Close",
         })
     }
@@ -154,6 +159,11 @@ impl Storage {
             sent.map_err(|_| StorageError::WriterGone)?;
             answer.await.map_err(|_| StorageError::WriterGone)?
         }
+    }
+
+    /// Validators and remembered moves of every source, for a round to use.
+    pub async fn source_memory(&self) -> Result<HashMap<String, SourceMemory>, StorageError> {
+        self.ask(|reply| Command::Memory { reply }).await
     }
 
     /// Records a round's totals.
@@ -240,6 +250,7 @@ fn writer_loop(mut conn: Connection, mut receiver: mpsc::UnboundedReceiver<Comma
 enum Answer {
     RoundId(RoundId),
     Stored(Stored),
+    Memory(HashMap<String, SourceMemory>),
     Done,
 }
 
@@ -257,6 +268,7 @@ fn execute(conn: &Connection, command: &Command) -> rusqlite::Result<Answer> {
         Command::FinishRound { summary, .. } => {
             writes::finish_round(conn, summary).map(|()| Answer::Done)
         }
+        Command::Memory { .. } => writes::source_memory(conn).map(Answer::Memory),
         Command::Close { .. } => Ok(Answer::Done),
     }
 }
@@ -314,6 +326,12 @@ fn apply_group(
             }
             Command::FinishRound { reply, .. } => {
                 let _ = reply.send(answer.map(|_| ()));
+            }
+            Command::Memory { reply } => {
+                let _ = reply.send(answer.and_then(|a| match a {
+                    Answer::Memory(memory) => Ok(memory),
+                    _ => Err(StorageError::WriterGone),
+                }));
             }
             Command::Close { reply } => close = Some(reply),
         }

@@ -33,7 +33,8 @@ const MIGRATIONS: &[&str] = &[
         last_error           TEXT,
         consecutive_failures INTEGER NOT NULL DEFAULT 0,
         etag                 TEXT,
-        last_modified        TEXT
+        last_modified        TEXT,
+        moved_to             TEXT
     );
 
     CREATE TABLE rounds (

@@ -3,7 +3,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, params};
 
-use crate::outcome::FetchOutcome;
+use std::collections::HashMap;
+
+use crate::fetch::Validators;
+use crate::outcome::{FetchOutcome, FetchStatus, SourceMemory};
 
 /// ISO-8601 UTC with second precision: sorts as text, reads as a date.
 pub fn timestamp(at: DateTime<Utc>) -> String {
@@ -115,7 +118,48 @@ pub fn record_fetch(
         fetched_at,
     ])?;
     update_source(conn, outcome, &fetched_at)?;
+    if let Some(validators) = &outcome.validators {
+        // A 304 may omit the validators; keep the ones we have then.
+        conn.prepare_cached(
+            "UPDATE sources SET etag = coalesce(?2, CASE WHEN ?4 THEN etag END),
+                                last_modified = coalesce(?3, CASE WHEN ?4 THEN last_modified END)
+             WHERE name = ?1",
+        )?
+        .execute(params![
+            outcome.source,
+            validators.etag,
+            validators.last_modified,
+            outcome.status == FetchStatus::NotModified,
+        ])?;
+    }
+    if let Some(moved) = &outcome.moved_to {
+        conn.prepare_cached("UPDATE sources SET moved_to = ?2 WHERE name = ?1")?
+            .execute(params![outcome.source, moved.as_str()])?;
+    }
     Ok(stored)
+}
+
+/// Every source's validators and remembered move.
+pub fn source_memory(conn: &Connection) -> rusqlite::Result<HashMap<String, SourceMemory>> {
+    let mut statement =
+        conn.prepare_cached("SELECT name, etag, last_modified, moved_to FROM sources")?;
+    let rows = statement.query_map([], |row| {
+        let etag: Option<String> = row.get(1)?;
+        let last_modified: Option<String> = row.get(2)?;
+        let moved_to: Option<String> = row.get(3)?;
+        let validators = (etag.is_some() || last_modified.is_some()).then_some(Validators {
+            etag,
+            last_modified,
+        });
+        Ok((
+            row.get::<_, String>(0)?,
+            SourceMemory {
+                validators,
+                moved_to: moved_to.and_then(|u| url::Url::parse(&u).ok()),
+            },
+        ))
+    })?;
+    rows.collect()
 }
 
 fn update_source(conn: &Connection, outcome: &FetchOutcome, at: &str) -> rusqlite::Result<()> {

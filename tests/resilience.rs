@@ -1,0 +1,466 @@
+//! Politeness and resilience: retries, Retry-After, conditional GET, the
+//! per-host cap, redirects, and hostile responses. Each hostile input must
+//! fail only its own source, with a clear reason, in bounded memory.
+
+mod common;
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn http(lines: &str) -> String {
+    format!("[http]\n{lines}\n")
+}
+
+fn times(server: &MockServer, path: &str) -> Vec<Instant> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == path)
+        .map(|r| r.received_at)
+        .collect()
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_with_growing_gaps_and_404_is_not() {
+    let server = MockServer::start().await.expect("mock server");
+    server.route_sequence(
+        "/flaky.xml",
+        vec![
+            MockResponse::status(503),
+            MockResponse::status(503),
+            MockResponse::ok("application/rss+xml", rss_feed("flaky", 3)),
+        ],
+    );
+    server.route("/gone.xml", MockResponse::status(404));
+    let env = TestEnv::new(&format!(
+        "{}{}",
+        http("retries = 3\nbackoff_initial = \"200ms\""),
+        config(
+            "",
+            &[
+                feed_source("flaky", &server.url("/flaky.xml")),
+                feed_source("missing", &server.url("/gone.xml"))
+            ]
+        )
+    ));
+    let (code, report) = env.once_json().await;
+    assert_eq!(code, 0, "{report:#}");
+    let flaky = source_line(&report, "flaky");
+    assert_eq!(
+        (
+            flaky["status"].as_str(),
+            flaky["attempts"].as_u64(),
+            flaky["new"].as_u64()
+        ),
+        (Some("ok"), Some(3), Some(3)),
+        "{flaky}"
+    );
+    let at = times(&server, "/flaky.xml");
+    let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps[0] >= Duration::from_millis(150) && gaps[1] > gaps[0],
+        "backoff grows: {gaps:?}"
+    );
+
+    let missing = source_line(&report, "missing");
+    assert_eq!(
+        (missing["attempts"].as_u64(), missing["error"].as_str()),
+        (Some(1), Some("HTTP 404 Not Found"))
+    );
+    assert_eq!(server.hits("/gone.xml"), 1, "a 404 is tried once");
+    let attempts: i64 = env
+        .db()
+        .query_row(
+            "SELECT attempts FROM fetches WHERE source = 'flaky'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("fetch row");
+    assert_eq!(attempts, 3, "the fetches row records the attempts");
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_capped_by_the_round_deadline() {
+    let server = MockServer::start().await.expect("mock server");
+    server.route_sequence(
+        "/busy.xml",
+        vec![
+            MockResponse::status(429).header("retry-after", "1"),
+            MockResponse::ok("application/rss+xml", rss_feed("busy", 2)),
+        ],
+    );
+    server.route(
+        "/later.xml",
+        MockResponse::status(503).header("retry-after", "3600"),
+    );
+    let env = TestEnv::new(&format!(
+        "{}{}",
+        http("backoff_initial = \"10ms\""),
+        config(
+            "round_timeout = \"4s\"",
+            &[
+                feed_source("busy", &server.url("/busy.xml")),
+                feed_source("later", &server.url("/later.xml"))
+            ]
+        )
+    ));
+    let started = Instant::now();
+    let (_, report) = env.once_json().await;
+    let at = times(&server, "/busy.xml");
+    assert_eq!(at.len(), 2);
+    assert!(
+        at[1] - at[0] >= Duration::from_secs(1),
+        "waited as asked: {:?}",
+        at[1] - at[0]
+    );
+    assert_eq!(source_line(&report, "busy")["new"], 2);
+    let later = source_line(&report, "later");
+    assert_eq!(
+        (later["attempts"].as_u64(), later["http_status"].as_u64()),
+        (Some(1), Some(503)),
+        "an hour's wait does not fit the round"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "never slept past the deadline: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn conditional_get_turns_an_unchanged_feed_into_a_304() {
+    let server = MockServer::start().await.expect("mock server");
+    server.route(
+        "/feed.xml",
+        MockResponse::ok("application/rss+xml", rss_feed("c", 5))
+            .header("etag", "\"v1\"")
+            .header("last-modified", "Sun, 22 Nov 2026 10:00:00 GMT"),
+    );
+    let env = TestEnv::new(&config("", &[feed_source("c", &server.url("/feed.xml"))]));
+    let (_, first) = env.once_json().await;
+    assert_eq!(source_line(&first, "c")["new"], 5);
+    let (code, second) = env.once_json().await;
+    assert_eq!(code, 0);
+    let line = source_line(&second, "c");
+    assert_eq!(
+        (line["status"].as_str(), line["http_status"].as_u64()),
+        (Some("not_modified"), Some(304)),
+        "{line}"
+    );
+    assert_eq!(
+        (line["new"].as_u64(), line["seen"].as_u64()),
+        (Some(0), Some(0)),
+        "nothing parsed"
+    );
+    let second_request = &server.requests()[1];
+    let sent = |name: &str| {
+        second_request
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(sent("if-none-match").as_deref(), Some("\"v1\""));
+    assert_eq!(
+        sent("if-modified-since").as_deref(),
+        Some("Sun, 22 Nov 2026 10:00:00 GMT")
+    );
+    let (fetches, etag): (i64, String) = env
+        .db()
+        .query_row(
+            "SELECT (SELECT count(*) FROM fetches), etag FROM sources WHERE name = 'c'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("state");
+    assert_eq!(
+        (fetches, etag.as_str()),
+        (2, "\"v1\""),
+        "a 304 keeps the validators"
+    );
+}
+
+#[tokio::test]
+async fn per_host_cap_holds_and_a_busy_host_does_not_starve_others() {
+    let busy = MockServer::start().await.expect("busy host");
+    let other = MockServer::start().await.expect("other host");
+    let mut sources: Vec<String> = (0..20)
+        .map(|i| {
+            let path = format!("/f{i}.xml");
+            serve_feed(&busy, &path, 1, Duration::from_millis(200));
+            feed_source(&format!("busy-{i}"), &busy.url(&path))
+        })
+        .collect();
+    serve_feed(&other, "/o.xml", 1, Duration::ZERO);
+    sources.push(feed_source("other", &other.url("/o.xml")));
+    let env = TestEnv::new(&format!(
+        "{}{}",
+        http("per_host_concurrency = 4"),
+        config("workers = 20", &sources)
+    ));
+    let (code, report) = env.once_json().await;
+    assert_eq!(
+        (code, report["totals"]["ok"].as_u64()),
+        (0, Some(21)),
+        "{report:#}"
+    );
+    assert_eq!(
+        busy.max_in_flight(),
+        4,
+        "at most per_host_concurrency requests to one host"
+    );
+    let other_at = other.requests()[0].received_at;
+    let busy_last = busy
+        .requests()
+        .iter()
+        .map(|r| r.received_at)
+        .max()
+        .expect("busy requests");
+    assert!(
+        other_at < busy_last,
+        "the other host was served while the busy one was still queued"
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_checked_hop_by_hop() {
+    let server = MockServer::start().await.expect("mock server");
+    let other = MockServer::start().await.expect("second host");
+    let moved = |to: String, status: u16| MockResponse::status(status).header("location", &to);
+    server.route("/loop-a", moved(server.url("/loop-b"), 302));
+    server.route("/loop-b", moved(server.url("/loop-a"), 302));
+    for hop in 0..12 {
+        server.route(
+            &format!("/hop{hop}"),
+            moved(server.url(&format!("/hop{}", hop + 1)), 302),
+        );
+    }
+    serve_feed(&server, "/hop12", 1, Duration::ZERO);
+    server.route("/ftp", moved("ftp://files.example/feed.xml".into(), 302));
+    server.route("/old.xml", moved(server.url("/new.xml"), 301));
+    serve_feed(&server, "/new.xml", 2, Duration::ZERO);
+    // A token for one host must never be handed to another.
+    server.route(
+        "/repos/o/r/releases",
+        moved(other.url("/repos/o/r/releases"), 302),
+    );
+    other.route(
+        "/repos/o/r/releases",
+        MockResponse::ok("application/json", "[]"),
+    );
+    let github = format!(
+        "\n[[sources]]\nname = \"gh\"\nkind = \"github\"\nmode = \"releases\"\nrepo = \"o/r\"\nbase_url = \"{}\"\napi_key = \"tok-123456\"\n",
+        server.url("/")
+    );
+    let env = TestEnv::new(&config(
+        "",
+        &[
+            feed_source("loop", &server.url("/loop-a")),
+            feed_source("long", &server.url("/hop0")),
+            feed_source("scheme", &server.url("/ftp")),
+            feed_source("moved", &server.url("/old.xml")),
+            github,
+        ],
+    ));
+    let (_, report) = env.once_json().await;
+    assert_eq!(
+        source_line(&report, "loop")["error"],
+        "redirect refused: redirect loop"
+    );
+    assert_eq!(
+        source_line(&report, "long")["error"],
+        "redirect refused: more than 10 redirects"
+    );
+    assert_eq!(
+        source_line(&report, "scheme")["error"],
+        "redirect refused: to a ftp: URL"
+    );
+    assert_eq!(source_line(&report, "moved")["new"], 2);
+    assert_eq!(source_line(&report, "gh")["status"], "ok");
+    let auth = |s: &MockServer| {
+        s.requests()
+            .into_iter()
+            .find(|r| r.path == "/repos/o/r/releases")
+            .and_then(|r| r.headers.into_iter().find(|(k, _)| k == "authorization"))
+    };
+    assert!(auth(&server).is_some(), "sent to the configured host");
+    assert_eq!(
+        auth(&other),
+        None,
+        "dropped on the redirect to another host"
+    );
+
+    // The 301 is remembered: the next round goes straight to the new URL.
+    let (_, second) = env.once_json().await;
+    assert_eq!(source_line(&second, "moved")["seen"], 2);
+    assert_eq!(server.hits("/old.xml"), 1);
+    assert_eq!(server.hits("/new.xml"), 2);
+    let moved_to: String = env
+        .db()
+        .query_row(
+            "SELECT moved_to FROM sources WHERE name = 'moved'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("moved_to");
+    assert_eq!(moved_to, server.url("/new.xml"));
+}
+
+fn gzip_of_zeros(bytes: usize) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..bytes / chunk.len() {
+        encoder.write_all(&chunk).expect("compress");
+    }
+    encoder.finish().expect("finish gzip")
+}
+
+fn billion_laughs() -> String {
+    let mut dtd = String::from("<!DOCTYPE rss [\n<!ENTITY lol \"lol\">\n");
+    for level in 1..=9 {
+        let previous = if level == 1 {
+            "lol".to_owned()
+        } else {
+            format!("lol{}", level - 1)
+        };
+        dtd.push_str(&format!(
+            "<!ENTITY lol{level} \"{}\">\n",
+            format!("&{previous};").repeat(10)
+        ));
+    }
+    dtd.push_str("]>\n");
+    format!(
+        "<?xml version=\"1.0\"?>\n{dtd}<rss version=\"2.0\"><channel><title>t</title><item><title>&lol9;</title><link>https://laughs.example/1</link></item></channel></rss>"
+    )
+}
+
+#[tokio::test]
+async fn hostile_responses_fail_only_their_source_in_bounded_memory() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/good.xml", 4, Duration::ZERO);
+    // 200 MB of zeros, about 200 KB on the wire.
+    server.route(
+        "/bomb.xml",
+        MockResponse::ok("application/rss+xml", gzip_of_zeros(200 << 20))
+            .header("content-encoding", "gzip"),
+    );
+    server.route(
+        "/huge.xml",
+        MockResponse::ok("application/rss+xml", vec![b' '; 3 << 20]),
+    );
+    server.route(
+        "/laughs.xml",
+        MockResponse::ok("application/rss+xml", billion_laughs()),
+    );
+    server.route(
+        "/drip.xml",
+        MockResponse::ok("application/rss+xml", rss_feed("drip", 1))
+            .dripping(Duration::from_millis(500)),
+    );
+    let long_title = "Breaking ".repeat(200);
+    let messy = format!(
+        "<rss version=\"2.0\"><channel><title>m</title>\
+         <item><title>caf\u{e9} &lt;script&gt;alert('x')&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;</title><link>https://m.example/1</link><pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate></item>\
+         <item><title>{long_title}</title><link>https://m.example/2</link><pubDate>the day after tomorrow</pubDate></item>\
+         </channel></rss>"
+    );
+    // Invalid UTF-8 (a Latin-1 byte) in a document that claims UTF-8.
+    let mut latin1 = messy.replace('\u{e9}', "\u{1}").into_bytes();
+    if let Some(at) = latin1.iter().position(|b| *b == 1) {
+        latin1[at] = 0xE9;
+    }
+    server.route(
+        "/messy.xml",
+        MockResponse::ok("application/rss+xml; charset=utf-8", latin1),
+    );
+    server.route(
+        "/shape.json",
+        MockResponse::ok("application/json", r#"{"data": {"items": "not a list"}}"#),
+    );
+    let json_source = format!(
+        "\n[[sources]]\nname = \"shape\"\nkind = \"json\"\nurl = \"{}\"\nitems = \"/data/items\"\n",
+        server.url("/shape.json")
+    );
+    let env = TestEnv::new(&format!(
+        "{}{}",
+        http("max_body_bytes = 1048576\ntimeout = \"2s\"\nretries = 0"),
+        config(
+            "",
+            &[
+                feed_source("good", &server.url("/good.xml")),
+                feed_source("bomb", &server.url("/bomb.xml")),
+                feed_source("huge", &server.url("/huge.xml")),
+                feed_source("laughs", &server.url("/laughs.xml")),
+                feed_source("drip", &server.url("/drip.xml")),
+                feed_source("messy", &server.url("/messy.xml")),
+                json_source,
+            ],
+        )
+    ));
+    let (code, report) = env.once_json().await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        source_line(&report, "good")["new"],
+        4,
+        "the good source is stored"
+    );
+    assert_eq!(
+        source_line(&report, "bomb")["error"],
+        "body exceeds max_body_bytes (1048576 bytes)"
+    );
+    assert_eq!(
+        source_line(&report, "huge")["error"],
+        "body exceeds max_body_bytes (1048576 bytes)"
+    );
+    assert_eq!(
+        source_line(&report, "drip")["error"],
+        "request timed out after 2s"
+    );
+    assert_eq!(
+        source_line(&report, "shape")["error"],
+        "unexpected shape: `items` pointer \"/data/items\" points at a string, not an array (HTTP 200)"
+    );
+    // Entities are never expanded: the title keeps the reference (or the feed
+    // is refused); either way nothing grows.
+    let laughs = source_line(&report, "laughs");
+    let titles: Vec<String> = env
+        .db()
+        .prepare("SELECT title FROM articles WHERE source = 'laughs'")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .expect("titles");
+    assert!(
+        titles.iter().all(|t| t.len() < 100),
+        "entities were not expanded: {laughs} {titles:?}"
+    );
+
+    let conn = env.db();
+    let messy: Vec<(String, Option<String>)> = conn
+        .prepare("SELECT title, published_at FROM articles WHERE source = 'messy' ORDER BY url")
+        .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .expect("messy rows");
+    assert_eq!(
+        messy[0],
+        ("café bold".to_owned(), None),
+        "markup and scripts stripped, Latin-1 decoded, a date in 2100 dropped"
+    );
+    assert_eq!(
+        messy[1].0.chars().count(),
+        herald::article::MAX_TITLE_CHARS,
+        "long titles are cut"
+    );
+    assert!(
+        messy[1].0.ends_with('…') && messy[1].1.is_none(),
+        "unparseable date kept as null"
+    );
+
+    // Bounded memory: the largest child this test binary has run.
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("rusage");
+    let peak_mb = usage.max_rss() as f64 / 1024.0;
+    assert!(
+        peak_mb < 100.0,
+        "herald's peak RSS was {peak_mb:.1} MB while refusing a 200 MB gzip bomb"
+    );
+}
