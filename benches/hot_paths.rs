@@ -70,6 +70,7 @@ fn parsing(c: &mut Criterion) {
         url: Some("https://bench.example/api".into()),
         schedule: None,
         limit: None,
+        rate_limit: None,
         options,
     };
     let json_source = sources::build(&raw, &sources::BuildContext::default())
@@ -129,19 +130,15 @@ fn batch(round: usize, size: usize) -> FetchOutcome {
         })
         .collect();
     FetchOutcome {
-        source: "bench".into(),
-        status: FetchStatus::Ok,
         http_status: Some(200),
-        elapsed: Duration::from_millis(1),
-        attempts: 1,
         articles,
-        dropped: 0,
         error: None,
-        finished_at: now,
-        follow_ups: Vec::new(),
-        failed_items: 0,
-        validators: None,
-        moved_to: None,
+        ..FetchOutcome::without_response(
+            "bench",
+            FetchStatus::Ok,
+            Duration::from_millis(1),
+            String::new(),
+        )
     }
 }
 

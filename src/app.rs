@@ -33,6 +33,7 @@ pub async fn once(config: &Config) -> Result<RoundReport> {
         workers: config.daemon.workers,
         shutdown: Shutdown::new(),
         hosts: HostLimits::new(config.http.per_host_concurrency),
+        max_consecutive_failures: config.daemon.max_consecutive_failures,
     };
     let report = runner.run(&config.enabled_sources(), &[], "once").await;
     drop(runner);

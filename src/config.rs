@@ -157,6 +157,9 @@ pub struct DaemonConfig {
     /// `herald run` fetches every source once at start-up, before the first tick.
     #[serde(default = "default_run_on_start")]
     pub run_on_start: bool,
+    /// Failures in a row after which a source is paused (circuit breaker).
+    #[serde(default = "default_max_consecutive_failures")]
+    pub max_consecutive_failures: u32,
 }
 
 fn default_database() -> PathBuf {
@@ -180,6 +183,9 @@ fn default_shutdown_grace() -> Duration {
 fn default_run_on_start() -> bool {
     true
 }
+fn default_max_consecutive_failures() -> u32 {
+    5
+}
 
 impl Default for DaemonConfig {
     fn default() -> Self {
@@ -191,6 +197,7 @@ impl Default for DaemonConfig {
             schedule: default_schedule(),
             shutdown_grace: default_shutdown_grace(),
             run_on_start: default_run_on_start(),
+            max_consecutive_failures: default_max_consecutive_failures(),
         }
     }
 }
@@ -353,6 +360,8 @@ pub struct RawSource {
     pub schedule: Option<String>,
     /// At most this many items are kept per fetch.
     pub limit: Option<usize>,
+    /// `"100/hour"`: requests allowed in a sliding window.
+    pub rate_limit: Option<String>,
     #[serde(flatten)]
     pub options: BTreeMap<String, serde_json::Value>,
 }
@@ -586,6 +595,20 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
         if raw_source.limit == Some(0) {
             source_problem("limit", "must be at least 1".into());
         }
+        let rate_limit = match raw_source
+            .rate_limit
+            .as_deref()
+            .map(crate::breaker::parse_rate_limit)
+        {
+            Some(Err(e)) => {
+                source_problem("rate_limit", e);
+                None
+            }
+            Some(Ok(limit)) => Some(limit),
+            None => None,
+        };
+        let schedule = raw_source.schedule.as_deref().unwrap_or(&daemon.schedule);
+        let interval = scheduler::interval_of(schedule).unwrap_or(Duration::from_secs(900));
         if raw_source.options.contains_key("api_key") && readable_by_others(path) {
             warnings.push(format!(
                 "source {:?} has an inline api_key but {} is readable by group or others; \
@@ -606,6 +629,8 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
                     enabled,
                     schedule: raw_source.schedule.clone(),
                     limit: raw_source.limit,
+                    rate_limit,
+                    interval,
                     source: built.source,
                 }));
             }

@@ -21,6 +21,7 @@
 pub mod app;
 pub mod article;
 pub mod bench;
+pub mod breaker;
 pub mod config;
 pub mod error;
 pub mod fetch;

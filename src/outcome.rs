@@ -70,6 +70,8 @@ pub struct FetchOutcome {
     pub validators: Option<Validators>,
     /// A permanent redirect to remember for the next fetch.
     pub moved_to: Option<Url>,
+    /// The failure was at the network level (connection, DNS, timeout).
+    pub network_failure: bool,
 }
 
 /// What earlier fetches taught us about a source, kept in the database.
@@ -78,6 +80,13 @@ pub struct SourceMemory {
     pub validators: Option<Validators>,
     /// Where a permanent redirect sent it last time.
     pub moved_to: Option<Url>,
+    pub consecutive_failures: u32,
+    /// The circuit breaker is open until then.
+    pub paused_until: Option<DateTime<Utc>>,
+    /// It answered 410 Gone then; it is not fetched again.
+    pub gone_at: Option<DateTime<Utc>>,
+    /// Requests made recently (when, how many attempts), for rate limits.
+    pub recent_requests: Vec<(DateTime<Utc>, u32)>,
 }
 
 /// The answer to one follow-up request.
@@ -119,6 +128,7 @@ impl FetchOutcome {
             failed_items: 0,
             validators: None,
             moved_to: None,
+            network_failure: false,
         }
     }
 }

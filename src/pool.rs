@@ -212,6 +212,12 @@ async fn run_source(client: &Fetcher, job: &FetchJob) -> FetchOutcome {
             };
             FetchOutcome {
                 http_status: failure.http_status(),
+                network_failure: matches!(
+                    failure,
+                    Failure::Fetch(
+                        FetchError::Connect(_) | FetchError::Dns { .. } | FetchError::Timeout(_)
+                    )
+                ),
                 ..FetchOutcome::without_response(
                     &spec.name,
                     status,
@@ -241,6 +247,7 @@ async fn run_source(client: &Fetcher, job: &FetchJob) -> FetchOutcome {
             moved_to: fetched
                 .moved_to
                 .filter(|_| spec.source.credential().is_none()),
+            network_failure: false,
         },
     };
     outcome.attempts = attempts.max(1);

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, info, warn};
 
 use crate::article::Article;
+use crate::breaker::{self, BreakerState, Verdict};
 use crate::fetch::HostLimits;
 use crate::fetch::limits::host_key;
 use crate::outcome::{FetchOutcome, FetchStatus, ItemOutcome, JobReply, SourceMemory};
@@ -40,6 +41,8 @@ pub struct RoundRunner {
     pub shutdown: Shutdown,
     /// Shared by every round, so the per-host cap holds across them.
     pub hosts: HostLimits,
+    /// The circuit breaker's threshold.
+    pub max_consecutive_failures: u32,
 }
 
 /// What a round did, per source and in total; `--format json` prints this.
@@ -132,6 +135,51 @@ impl RoundRunner {
         (line, self.storage.commit_fetch(round_id, outcome))
     }
 
+    /// The breaker states this round changes, with a warning for each source
+    /// that is paused or gone. Runs once all outcomes are in, so an offline
+    /// round (most sources failing at the network level) counts nothing.
+    fn breaker_updates(
+        &self,
+        round_id: i64,
+        specs: &HashMap<&str, &Arc<SourceSpec>>,
+        before: &HashMap<String, SourceMemory>,
+        verdicts: &[(String, Verdict)],
+    ) -> Vec<(String, BreakerState)> {
+        let just: Vec<Verdict> = verdicts.iter().map(|(_, v)| *v).collect();
+        let offline = breaker::looks_offline(&just);
+        if offline {
+            warn!(
+                round_id,
+                "most sources failed at the network level: is this machine offline? Not counting these failures"
+            );
+        }
+        let now = Utc::now();
+        let mut updates = Vec::new();
+        for (name, verdict) in verdicts {
+            let Some(spec) = specs.get(name.as_str()) else {
+                continue;
+            };
+            let memory = before.get(name).cloned().unwrap_or_default();
+            let Some(state) = breaker::next_state(
+                &memory,
+                *verdict,
+                offline,
+                self.max_consecutive_failures,
+                spec.interval,
+                now,
+            ) else {
+                continue;
+            };
+            if let (Some(gone), None) = (state.gone_at, memory.gone_at) {
+                warn!(round_id, source = %name, gone_at = %gone, "source answered 410 Gone: disabled; remove it from the config");
+            } else if let Some(until) = state.paused_until {
+                warn!(round_id, source = %name, failures = state.consecutive_failures, until = %until, "source paused by the circuit breaker");
+            }
+            updates.push((name.clone(), state));
+        }
+        updates
+    }
+
     /// Fetches `sources` concurrently and stores what they return. Sources
     /// named in `busy` are recorded as skipped (their previous round is still
     /// running). `trigger` says why the round ran (`once`, `start`, a cron
@@ -183,17 +231,32 @@ impl RoundRunner {
             reply: reply.clone(),
             hosts: self.hosts.clone(),
         };
-        let mut memory = self.storage.source_memory().await?;
-        let jobs = sources
+        // What earlier rounds taught us decides who is fetched at all.
+        let now = Utc::now();
+        let since = sources
             .iter()
-            .map(|s| {
-                plan.job(
-                    Arc::clone(s),
-                    None,
-                    memory.remove(&s.name).unwrap_or_default(),
-                )
-            })
-            .collect();
+            .filter_map(|s| s.rate_limit)
+            .map(|limit| limit.window)
+            .max()
+            .and_then(|window| chrono::Duration::from_std(window).ok())
+            .map(|window| now - window);
+        let before = self.storage.source_memory(since).await?;
+        let mut jobs = Vec::with_capacity(sources.len());
+        for source in sources {
+            let memory = before.get(&source.name).cloned().unwrap_or_default();
+            match breaker::skip_reason(&memory, source.rate_limit, now) {
+                Some(reason) => {
+                    info!(round_id, source = %source.name, reason, "skipped");
+                    let _ = reply.send(JobReply::Source(FetchOutcome::without_response(
+                        &source.name,
+                        FetchStatus::Skipped,
+                        Duration::ZERO,
+                        reason,
+                    )));
+                }
+                None => jobs.push(plan.job(Arc::clone(source), None, memory)),
+            }
+        }
         tokio::spawn(enqueue(plan.clone(), jobs).in_current_span());
 
         // Every job answers exactly once, so counting the sources still open
@@ -204,6 +267,7 @@ impl RoundRunner {
         let mut open = sources.len() + busy.len();
         let mut gathering: HashMap<String, Gathering> = HashMap::new();
         let mut pending = Vec::with_capacity(open);
+        let mut verdicts = Vec::with_capacity(open);
         while open > 0 {
             let Some(message) = replies.recv().await else {
                 break;
@@ -244,6 +308,14 @@ impl RoundRunner {
             };
             if let Some(outcome) = finished {
                 open -= 1;
+                verdicts.push((
+                    outcome.source.clone(),
+                    Verdict {
+                        status: outcome.status,
+                        http_status: outcome.http_status,
+                        network_failure: outcome.network_failure,
+                    },
+                ));
                 pending.push(self.commit(round_id, outcome));
             }
         }
@@ -276,6 +348,7 @@ impl RoundRunner {
         lines.sort_by_key(|line| order.get(line.name.as_str()).copied());
 
         let report = build_report(round_id, started_at, started.elapsed(), self.workers, lines);
+        let breaker = self.breaker_updates(round_id, &by_name, &before, &verdicts);
         self.storage
             .finish_round(RoundSummary {
                 round_id,
@@ -287,6 +360,7 @@ impl RoundRunner {
                 seen: report.totals.seen,
                 wall_ms: report.wall_ms,
                 ideal_ms: report.ideal_ms,
+                breaker,
             })
             .await?;
         info!(

@@ -104,6 +104,16 @@ pub fn normalize_cron(expression: &str) -> Result<String, String> {
         .map_err(|e| format!("cron {expression:?} is not valid: {e}"))
 }
 
+/// The gap between the next two firings of a (valid) expression: one
+/// "round" of that schedule, the unit of the circuit breaker's cooldown.
+pub fn interval_of(expression: &str) -> Option<std::time::Duration> {
+    let cron = parser().parse(&normalize_cron(expression).ok()?).ok()?;
+    let now = chrono::Utc::now();
+    let first = cron.find_next_occurrence(&now, false).ok()?;
+    let second = cron.find_next_occurrence(&first, false).ok()?;
+    (second - first).to_std().ok()
+}
+
 /// The same settings tokio-cron-scheduler's `Job::new_async` uses.
 fn parser() -> CronParser {
     CronParser::builder()
@@ -126,6 +136,19 @@ mod tests {
             normalize_cron("*/5  * * * * *").as_deref(),
             Ok("*/5 * * * * *")
         );
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(
+            interval_of("*/15 * * * *"),
+            Some(std::time::Duration::from_secs(900))
+        );
+        assert_eq!(
+            interval_of("* * * * * *"),
+            Some(std::time::Duration::from_secs(1))
+        );
+        assert_eq!(interval_of("nonsense"), None);
     }
 
     #[test]

@@ -158,6 +158,7 @@ fn runner_for(
 ) -> RoundRunner {
     RoundRunner {
         hosts,
+        max_consecutive_failures: config.daemon.max_consecutive_failures,
         queue: pool.queue(),
         storage: storage.clone(),
         round_timeout: config.daemon.round_timeout,

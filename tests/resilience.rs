@@ -464,3 +464,150 @@ async fn hostile_responses_fail_only_their_source_in_bounded_memory() {
         "herald's peak RSS was {peak_mb:.1} MB while refusing a 200 MB gzip bomb"
     );
 }
+
+fn state(env: &TestEnv, name: &str) -> (i64, Option<String>, Option<String>) {
+    env.db()
+        .query_row(
+            "SELECT consecutive_failures, paused_until, gone_at FROM sources WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap_or((0, None, None))
+}
+
+#[tokio::test]
+async fn the_breaker_opens_at_the_threshold_skips_and_closes_on_success() {
+    let server = MockServer::start().await.expect("mock server");
+    server.route_sequence(
+        "/shaky.xml",
+        vec![
+            MockResponse::status(500),
+            MockResponse::status(500),
+            MockResponse::ok("application/rss+xml", rss_feed("s", 2)),
+        ],
+    );
+    // An every-second schedule makes one "round" of cooldown one second.
+    let source = format!(
+        "{}schedule = \"* * * * * *\"\n",
+        feed_source("shaky", &server.url("/shaky.xml"))
+    );
+    let env = TestEnv::new(&config("max_consecutive_failures = 2", &[source]));
+    env.once_json().await;
+    assert_eq!(state(&env, "shaky").0, 1);
+    env.once_json().await;
+    let (failures, paused_until, _) = state(&env, "shaky");
+    assert_eq!(failures, 2);
+    assert!(paused_until.is_some(), "opened at the threshold");
+    let (_, report) = env.once_json().await;
+    let line = source_line(&report, "shaky");
+    assert_eq!(line["status"], "skipped");
+    assert!(
+        line["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("paused after 2 failures, next try ")),
+        "{line}"
+    );
+    assert_eq!(server.hits("/shaky.xml"), 2, "no request while paused");
+
+    // The cooldown is one schedule interval; then the source is probed again.
+    let until =
+        chrono::DateTime::parse_from_rfc3339(&paused_until.expect("paused")).expect("timestamp");
+    while chrono::Utc::now() <= until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, report) = env.once_json().await;
+    assert_eq!(source_line(&report, "shaky")["status"], "ok");
+    assert_eq!(
+        state(&env, "shaky"),
+        (0, None, None),
+        "one success closes the breaker"
+    );
+}
+
+#[tokio::test]
+async fn offline_rounds_and_429s_never_open_the_breaker_and_410_disables() {
+    let server = MockServer::start().await.expect("mock server");
+    server.route("/slow-down.xml", MockResponse::status(429));
+    server.route("/gone.xml", MockResponse::status(410));
+    let offline: Vec<String> = (0..4)
+        .map(|i| feed_source(&format!("unreachable-{i}"), &refused_url()))
+        .collect();
+    let env = TestEnv::new(&format!(
+        "{}{}",
+        http("retries = 0"),
+        config("max_consecutive_failures = 1", &offline)
+    ));
+    let (code, _) = env.once_json().await;
+    assert_eq!(code, 1);
+    for i in 0..4 {
+        assert_eq!(
+            state(&env, &format!("unreachable-{i}")),
+            (0, None, None),
+            "an offline machine is not a broken source"
+        );
+    }
+
+    let env = TestEnv::new(&format!(
+        "{}{}",
+        http("retries = 0"),
+        config(
+            "max_consecutive_failures = 1",
+            &[
+                feed_source("busy", &server.url("/slow-down.xml")),
+                feed_source("gone", &server.url("/gone.xml"))
+            ],
+        )
+    ));
+    env.once_json().await;
+    assert_eq!(
+        state(&env, "busy"),
+        (0, None, None),
+        "a 429 slows down, it does not break"
+    );
+    let (_, _, gone_at) = state(&env, "gone");
+    assert!(gone_at.is_some(), "410 disables");
+    let (_, report) = env.once_json().await;
+    let line = source_line(&report, "gone");
+    assert_eq!(line["status"], "skipped");
+    assert!(
+        line["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("gone (HTTP 410) since ")),
+        "{line}"
+    );
+    assert_eq!(server.hits("/gone.xml"), 1);
+    assert_eq!(
+        server.hits("/slow-down.xml"),
+        2,
+        "the 429 source is still tried"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_lets_exactly_its_budget_through_across_rounds() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/limited.xml", 1, Duration::ZERO);
+    let source = format!(
+        "{}rate_limit = \"3/minute\"\n",
+        feed_source("limited", &server.url("/limited.xml"))
+    );
+    let env = TestEnv::new(&config("", &[source]));
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let (_, report) = env.once_json().await;
+        statuses.push(source_line(&report, "limited").clone());
+    }
+    assert_eq!(
+        server.hits("/limited.xml"),
+        3,
+        "exactly the budget reached the server"
+    );
+    let skipped = &statuses[3];
+    assert_eq!(skipped["status"], "skipped");
+    assert!(
+        skipped["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("rate limited until ")),
+        "{skipped}"
+    );
+}

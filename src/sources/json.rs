@@ -167,6 +167,7 @@ mod tests {
             url: Some("https://api.example/v1/news".into()),
             schedule: None,
             limit: None,
+            rate_limit: None,
             options,
         })
     }

@@ -136,6 +136,9 @@ pub struct SourceSpec {
     pub enabled: bool,
     pub schedule: Option<String>,
     pub limit: Option<usize>,
+    pub rate_limit: Option<crate::breaker::RateLimit>,
+    /// Time between two rounds of its schedule: the breaker's cooldown unit.
+    pub interval: std::time::Duration,
     pub source: Arc<dyn Source>,
 }
 

@@ -64,6 +64,7 @@ enum Command {
         reply: oneshot::Sender<Result<(), StorageError>>,
     },
     Memory {
+        since: Option<DateTime<Utc>>,
         reply: oneshot::Sender<Result<HashMap<String, SourceMemory>, StorageError>>,
     },
     Close {
@@ -161,9 +162,13 @@ impl Storage {
         }
     }
 
-    /// Validators and remembered moves of every source, for a round to use.
-    pub async fn source_memory(&self) -> Result<HashMap<String, SourceMemory>, StorageError> {
-        self.ask(|reply| Command::Memory { reply }).await
+    /// Every source's persisted state (validators, moves, breaker), with the
+    /// requests made since `since` for rate limits.
+    pub async fn source_memory(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<HashMap<String, SourceMemory>, StorageError> {
+        self.ask(|reply| Command::Memory { since, reply }).await
     }
 
     /// Records a round's totals.
@@ -268,7 +273,7 @@ fn execute(conn: &Connection, command: &Command) -> rusqlite::Result<Answer> {
         Command::FinishRound { summary, .. } => {
             writes::finish_round(conn, summary).map(|()| Answer::Done)
         }
-        Command::Memory { .. } => writes::source_memory(conn).map(Answer::Memory),
+        Command::Memory { since, .. } => writes::source_memory(conn, *since).map(Answer::Memory),
         Command::Close { .. } => Ok(Answer::Done),
     }
 }
@@ -327,7 +332,7 @@ fn apply_group(
             Command::FinishRound { reply, .. } => {
                 let _ = reply.send(answer.map(|_| ()));
             }
-            Command::Memory { reply } => {
+            Command::Memory { reply, .. } => {
                 let _ = reply.send(answer.and_then(|a| match a {
                     Answer::Memory(memory) => Ok(memory),
                     _ => Err(StorageError::WriterGone),

@@ -34,7 +34,9 @@ const MIGRATIONS: &[&str] = &[
         consecutive_failures INTEGER NOT NULL DEFAULT 0,
         etag                 TEXT,
         last_modified        TEXT,
-        moved_to             TEXT
+        moved_to             TEXT,
+        paused_until         TEXT,
+        gone_at              TEXT
     );
 
     CREATE TABLE rounds (
@@ -69,6 +71,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX fetches_by_round ON fetches (round_id);
     CREATE INDEX fetches_by_source ON fetches (source, id DESC);
+    CREATE INDEX fetches_by_time ON fetches (finished_at);
     ",
 ];
 

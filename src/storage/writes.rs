@@ -5,6 +5,7 @@ use rusqlite::{Connection, params};
 
 use std::collections::HashMap;
 
+use crate::breaker::BreakerState;
 use crate::fetch::Validators;
 use crate::outcome::{FetchOutcome, FetchStatus, SourceMemory};
 
@@ -32,6 +33,8 @@ pub struct RoundSummary {
     pub seen: usize,
     pub wall_ms: u64,
     pub ideal_ms: u64,
+    /// Sources whose breaker state changed this round.
+    pub breaker: Vec<(String, BreakerState)>,
 }
 
 pub fn begin_round(
@@ -48,6 +51,19 @@ pub fn begin_round(
 }
 
 pub fn finish_round(conn: &Connection, s: &RoundSummary) -> rusqlite::Result<()> {
+    let mut breaker = conn.prepare_cached(
+        "INSERT INTO sources (name, consecutive_failures, paused_until, gone_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (name) DO UPDATE SET consecutive_failures = ?2, paused_until = ?3,
+             gone_at = coalesce(?4, gone_at)",
+    )?;
+    for (name, state) in &s.breaker {
+        breaker.execute(params![
+            name,
+            state.consecutive_failures,
+            state.paused_until.map(timestamp),
+            state.gone_at.map(timestamp),
+        ])?;
+    }
     conn.execute(
         "UPDATE rounds SET finished_at = ?2, ok = ?3, failed = ?4, skipped = ?5, new = ?6,
                 seen = ?7, wall_ms = ?8, ideal_ms = ?9
@@ -139,10 +155,20 @@ pub fn record_fetch(
     Ok(stored)
 }
 
-/// Every source's validators and remembered move.
-pub fn source_memory(conn: &Connection) -> rusqlite::Result<HashMap<String, SourceMemory>> {
-    let mut statement =
-        conn.prepare_cached("SELECT name, etag, last_modified, moved_to FROM sources")?;
+fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
+    text.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Every source's persisted state; requests since `since` (if given) are
+/// included for rate limits.
+pub fn source_memory(
+    conn: &Connection,
+    since: Option<DateTime<Utc>>,
+) -> rusqlite::Result<HashMap<String, SourceMemory>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT name, etag, last_modified, moved_to, consecutive_failures, paused_until, gone_at FROM sources",
+    )?;
     let rows = statement.query_map([], |row| {
         let etag: Option<String> = row.get(1)?;
         let last_modified: Option<String> = row.get(2)?;
@@ -156,28 +182,56 @@ pub fn source_memory(conn: &Connection) -> rusqlite::Result<HashMap<String, Sour
             SourceMemory {
                 validators,
                 moved_to: moved_to.and_then(|u| url::Url::parse(&u).ok()),
+                consecutive_failures: row.get(4)?,
+                paused_until: parse_time(row.get(5)?),
+                gone_at: parse_time(row.get(6)?),
+                recent_requests: Vec::new(),
             },
         ))
     })?;
-    rows.collect()
+    let mut memory: HashMap<String, SourceMemory> = rows.collect::<rusqlite::Result<_>>()?;
+    if let Some(since) = since {
+        let mut recent = conn.prepare_cached(
+            "SELECT source, finished_at, attempts FROM fetches WHERE finished_at >= ?1 AND status != 'skipped'",
+        )?;
+        let rows = recent.query_map([timestamp(since)], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                parse_time(row.get(1)?),
+                row.get::<_, u32>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (source, at, attempts) = row?;
+            if let Some(at) = at {
+                memory
+                    .entry(source)
+                    .or_default()
+                    .recent_requests
+                    .push((at, attempts));
+            }
+        }
+    }
+    Ok(memory)
 }
 
 fn update_source(conn: &Connection, outcome: &FetchOutcome, at: &str) -> rusqlite::Result<()> {
     let status = outcome.status;
+    // Failure counting and pausing belong to the breaker, applied when the
+    // round ends (it needs the whole round to tell "offline" from "broken").
     if status.is_success() {
         conn.prepare_cached(
-            "INSERT INTO sources (name, last_attempt_at, last_success_at, last_status, last_error, consecutive_failures)
-             VALUES (?1, ?2, ?2, ?3, NULL, 0)
+            "INSERT INTO sources (name, last_attempt_at, last_success_at, last_status, last_error)
+             VALUES (?1, ?2, ?2, ?3, NULL)
              ON CONFLICT (name) DO UPDATE SET last_attempt_at = ?2, last_success_at = ?2,
-                 last_status = ?3, last_error = NULL, consecutive_failures = 0",
+                 last_status = ?3, last_error = NULL",
         )?
         .execute(params![outcome.source, at, status.as_str()])?;
     } else if status.is_failure() {
         conn.prepare_cached(
-            "INSERT INTO sources (name, last_attempt_at, last_status, last_error, consecutive_failures)
-             VALUES (?1, ?2, ?3, ?4, 1)
-             ON CONFLICT (name) DO UPDATE SET last_attempt_at = ?2, last_status = ?3,
-                 last_error = ?4, consecutive_failures = consecutive_failures + 1",
+            "INSERT INTO sources (name, last_attempt_at, last_status, last_error)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET last_attempt_at = ?2, last_status = ?3, last_error = ?4",
         )?
         .execute(params![outcome.source, at, status.as_str(), outcome.error])?;
     }
