@@ -188,7 +188,10 @@ fn bench_config(
     workers: usize,
 ) -> Result<config::Config, BenchError> {
     let mut text = format!(
-        "[daemon]\ndatabase = \"bench.db\"\nworkers = {workers}\nqueue_capacity = {}\nround_timeout = \"30m\"\n\n[http]\ntimeout = \"5m\"\nper_host_concurrency = {workers}\n",
+        "[daemon]\ndatabase = \"bench.db\"\nworkers = {workers}\nqueue_capacity = {}\nround_timeout = \"30m\"\n\n[http]\ntimeout = \"5m\"\nper_host_concurrency = {}\n",
+        sources.max(1),
+        // Every mock feed lives on one host; real sources spread over many.
+        // The bench measures the pool, so the per-host cap must not bind.
         sources.max(1)
     );
     for i in 0..sources {

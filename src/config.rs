@@ -564,6 +564,8 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
     };
     let mut names = HashSet::new();
     let mut sources = Vec::new();
+    let mut intervals: std::collections::HashMap<String, Duration> =
+        std::collections::HashMap::new();
     for (index, raw_source) in raw.sources.into_iter().enumerate() {
         let label = if raw_source.name.trim().is_empty() {
             format!("#{}", index + 1)
@@ -608,7 +610,10 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
             None => None,
         };
         let schedule = raw_source.schedule.as_deref().unwrap_or(&daemon.schedule);
-        let interval = scheduler::interval_of(schedule).unwrap_or(Duration::from_secs(900));
+        // Thousands of sources share a handful of schedules: parse each once.
+        let interval = *intervals.entry(schedule.to_owned()).or_insert_with(|| {
+            scheduler::interval_of(schedule).unwrap_or(Duration::from_secs(900))
+        });
         if raw_source.options.contains_key("api_key") && readable_by_others(path) {
             warnings.push(format!(
                 "source {:?} has an inline api_key but {} is readable by group or others; \

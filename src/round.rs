@@ -443,13 +443,18 @@ async fn enqueue(plan: Plan, jobs: Vec<FetchJob>) {
 async fn enqueue_host(plan: Plan, host: Arc<Semaphore>, jobs: Vec<FetchJob>) {
     let mut jobs = jobs.into_iter();
     let mut leftover = None;
+    // One timer for the whole loop: registering a new one per job measured
+    // as a visible share of a 10,000-source round.
+    let deadline = tokio::time::sleep_until(plan.deadline);
+    tokio::pin!(deadline);
     for mut job in jobs.by_ref() {
         let slot = tokio::select! {
+            biased;
             permit = async {
                 let host_permit = Arc::clone(&host).acquire_owned().await.ok();
                 (host_permit, plan.queue.reserve().await)
             } => Ok(permit),
-            () = tokio::time::sleep_until(plan.deadline) => {
+            () = &mut deadline => {
                 Err((FetchStatus::Timeout, "round deadline reached while waiting for a worker"))
             }
             () = plan.shutdown.begun() => Err((FetchStatus::Skipped, SHUTDOWN_BEFORE_START)),
