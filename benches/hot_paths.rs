@@ -71,6 +71,7 @@ fn parsing(c: &mut Criterion) {
         schedule: None,
         limit: None,
         rate_limit: None,
+        respect_server_hints: true,
         options,
     };
     let json_source = sources::build(&raw, &sources::BuildContext::default())

@@ -39,5 +39,7 @@ pub async fn once(config: &Config) -> Result<RoundReport> {
     drop(runner);
     pool.stop().await;
     storage.close().await?;
-    Ok(report?)
+    let mut report = report?;
+    report.peak_rss_kb = crate::telemetry::peak_rss_kb();
+    Ok(report)
 }

@@ -229,12 +229,7 @@ fn reset_peak_rss() {
 }
 
 fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    crate::telemetry::peak_rss_kb().map_or(0.0, |kb| kb as f64 / 1024.0)
 }
 
 /// The bench table for people.

@@ -59,9 +59,12 @@ fn clock(at: DateTime<Utc>) -> String {
 }
 
 /// Why a source is not fetched this round, or `None` to fetch it.
+/// `respect_hints` lets a server's Cache-Control, Expires, `<ttl>` or
+/// Retry-After delay the next fetch.
 pub fn skip_reason(
     memory: &SourceMemory,
     rate_limit: Option<RateLimit>,
+    respect_hints: bool,
     now: DateTime<Utc>,
 ) -> Option<String> {
     if let Some(gone) = memory.gone_at {
@@ -76,6 +79,16 @@ pub fn skip_reason(
             memory.consecutive_failures,
             clock(until)
         ));
+    }
+    if let Some((at, why)) = memory.host_backoff.as_ref().filter(|(at, _)| *at > now) {
+        return Some(format!("host backing off until {} ({why})", clock(*at)));
+    }
+    if let Some((at, why)) = memory
+        .next_check
+        .as_ref()
+        .filter(|(at, _)| respect_hints && *at > now)
+    {
+        return Some(format!("not due until {} ({why})", clock(*at)));
     }
     let limit = rate_limit?;
     let window = chrono::Duration::from_std(limit.window).ok()?;
@@ -220,7 +233,7 @@ mod tests {
             pauses,
             [None, None, None, None, Some(60), Some(120), Some(240)]
         );
-        let reason = skip_reason(&memory, None, at(10)).expect("paused");
+        let reason = skip_reason(&memory, None, true, at(10)).expect("paused");
         assert_eq!(
             reason,
             "paused after 7 failures, next try 2026-11-22T10:04:00Z"
@@ -284,7 +297,8 @@ mod tests {
             ..SourceMemory::default()
         };
         assert!(
-            skip_reason(&memory, None, at(60)).is_some_and(|r| r.starts_with("gone (HTTP 410)"))
+            skip_reason(&memory, None, true, at(60))
+                .is_some_and(|r| r.starts_with("gone (HTTP 410)"))
         );
     }
 
@@ -300,9 +314,9 @@ mod tests {
         };
         // In the window: 1 + 2 = 3 attempts: full until the one at -50 s leaves it.
         assert_eq!(
-            skip_reason(&memory, limit, at(0)).as_deref(),
+            skip_reason(&memory, limit, true, at(0)).as_deref(),
             Some("rate limited until 2026-11-22T10:00:10Z")
         );
-        assert_eq!(skip_reason(&memory, limit, at(15)), None);
+        assert_eq!(skip_reason(&memory, limit, true, at(15)), None);
     }
 }

@@ -362,11 +362,17 @@ pub struct RawSource {
     pub limit: Option<usize>,
     /// `"100/hour"`: requests allowed in a sliding window.
     pub rate_limit: Option<String>,
+    /// Let Cache-Control, Expires, RSS `<ttl>` and Retry-After delay fetches.
+    #[serde(default = "default_respect_server_hints")]
+    pub respect_server_hints: bool,
     #[serde(flatten)]
     pub options: BTreeMap<String, serde_json::Value>,
 }
 
 fn default_enabled() -> bool {
+    true
+}
+fn default_respect_server_hints() -> bool {
     true
 }
 
@@ -635,6 +641,7 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
                     schedule: raw_source.schedule.clone(),
                     limit: raw_source.limit,
                     rate_limit,
+                    respect_server_hints: raw_source.respect_server_hints,
                     interval,
                     source: built.source,
                 }));

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::article::Article;
-use crate::fetch::Validators;
+use crate::fetch::{ServerHint, Validators};
 use crate::sources::FetchRequest;
 use url::Url;
 
@@ -72,6 +72,10 @@ pub struct FetchOutcome {
     pub moved_to: Option<Url>,
     /// The failure was at the network level (connection, DNS, timeout).
     pub network_failure: bool,
+    /// When the server wants to be checked next (capped at 24 h).
+    pub next_check: Option<ServerHint>,
+    /// `host:port` first contacted, for per-host backoff.
+    pub host: Option<String>,
 }
 
 /// What earlier fetches taught us about a source, kept in the database.
@@ -87,6 +91,10 @@ pub struct SourceMemory {
     pub gone_at: Option<DateTime<Utc>>,
     /// Requests made recently (when, how many attempts), for rate limits.
     pub recent_requests: Vec<(DateTime<Utc>, u32)>,
+    /// A server asked not to be checked before then, and said why.
+    pub next_check: Option<(DateTime<Utc>, String)>,
+    /// Its host is backing off (after a 429 or 503) until then, and why.
+    pub host_backoff: Option<(DateTime<Utc>, String)>,
 }
 
 /// The answer to one follow-up request.
@@ -129,6 +137,8 @@ impl FetchOutcome {
             validators: None,
             moved_to: None,
             network_failure: false,
+            next_check: None,
+            host: None,
         }
     }
 }

@@ -23,7 +23,9 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug};
 
 use crate::article::Article;
-use crate::fetch::{FetchError, HttpClient, HttpResponse, RetryPolicy, Validators, retry};
+use crate::fetch::{
+    FetchError, HttpClient, HttpResponse, RetryPolicy, ServerHint, Validators, retry,
+};
 use crate::outcome::{FetchOutcome, FetchStatus, ItemOutcome, JobReply, SourceMemory};
 use crate::redact::redact;
 use crate::shutdown::Shutdown;
@@ -218,6 +220,13 @@ async fn run_source(client: &Fetcher, job: &FetchJob) -> FetchOutcome {
                         FetchError::Connect(_) | FetchError::Dns { .. } | FetchError::Timeout(_)
                     )
                 ),
+                next_check: match &failure {
+                    Failure::Fetch(error) => error.retry_after().map(|wait| ServerHint {
+                        wait,
+                        reason: format!("Retry-After {} s", wait.as_secs()),
+                    }),
+                    Failure::Parse { .. } => None,
+                },
                 ..FetchOutcome::without_response(
                     &spec.name,
                     status,
@@ -248,9 +257,12 @@ async fn run_source(client: &Fetcher, job: &FetchJob) -> FetchOutcome {
                 .moved_to
                 .filter(|_| spec.source.credential().is_none()),
             network_failure: false,
+            next_check: fetched.hint,
+            host: None,
         },
     };
     outcome.attempts = attempts.max(1);
+    outcome.host = Some(crate::fetch::limits::host_key(&request.url));
     debug!(
         status = outcome.status.as_str(),
         http_status = outcome.http_status,
@@ -334,6 +346,8 @@ struct Fetched {
     follow_ups: Vec<FetchRequest>,
     validators: Validators,
     moved_to: Option<url::Url>,
+    /// The later of the HTTP freshness and the feed's `<ttl>`.
+    hint: Option<ServerHint>,
 }
 
 fn payload_of(response: HttpResponse) -> Payload {
@@ -348,8 +362,9 @@ async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<
     let http_status = response.status;
     let validators = response.validators.clone();
     let moved_to = response.moved_to.clone();
+    let freshness = response.freshness.clone();
     if response.not_modified() {
-        // Nothing changed: no parsing, no article writes.
+        // Nothing changed: no parsing, no article writes; hints still apply.
         return Ok(Fetched {
             http_status,
             articles: Vec::new(),
@@ -357,6 +372,7 @@ async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<
             follow_ups: Vec::new(),
             validators,
             moved_to,
+            hint: freshness,
         });
     }
     let payload = payload_of(response);
@@ -385,6 +401,14 @@ async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<
             Err(_) => dropped += 1,
         }
     }
+    let ttl = parsed.ttl.map(|wait| ServerHint {
+        wait,
+        reason: format!("ttl {} min", wait.as_secs() / 60),
+    });
+    let hint = match (freshness, ttl) {
+        (Some(a), Some(b)) => Some(if a.wait >= b.wait { a } else { b }),
+        (a, b) => a.or(b),
+    };
     Ok(Fetched {
         http_status,
         articles,
@@ -392,5 +416,6 @@ async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<
         follow_ups: parsed.follow_ups,
         validators,
         moved_to,
+        hint,
     })
 }

@@ -55,6 +55,9 @@ pub struct RoundReport {
     pub ideal_ms: u64,
     pub sources: Vec<SourceReport>,
     pub totals: Totals,
+    /// Peak resident memory of the process, where a one-shot command reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_kb: Option<u64>,
 }
 
 /// One source's line in a round report.
@@ -240,11 +243,18 @@ impl RoundRunner {
             .max()
             .and_then(|window| chrono::Duration::from_std(window).ok())
             .map(|window| now - window);
-        let before = self.storage.source_memory(since).await?;
+        let memories = self.storage.source_memory(since).await?;
+        let before = memories.sources;
         let mut jobs = Vec::with_capacity(sources.len());
         for source in sources {
-            let memory = before.get(&source.name).cloned().unwrap_or_default();
-            match breaker::skip_reason(&memory, source.rate_limit, now) {
+            let mut memory = before.get(&source.name).cloned().unwrap_or_default();
+            let host = memory
+                .moved_to
+                .as_ref()
+                .map_or_else(|| host_key(&source.source.request().url), host_key);
+            memory.host_backoff = memories.hosts.get(&host).cloned();
+            match breaker::skip_reason(&memory, source.rate_limit, source.respect_server_hints, now)
+            {
                 Some(reason) => {
                     info!(round_id, source = %source.name, reason, "skipped");
                     let _ = reply.send(JobReply::Source(FetchOutcome::without_response(
@@ -569,5 +579,6 @@ fn build_report(
         ideal_ms,
         sources,
         totals,
+        peak_rss_kb: None,
     }
 }

@@ -18,6 +18,17 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::{LogConfig, LogFormat, Rotation};
 
+/// This process's peak resident memory (`VmHWM`) in KiB, on Linux.
+/// Read from inside: a parent's view of a child (`RUSAGE_CHILDREN`) also
+/// counts the parent's own peak when the child was spawned vfork-style.
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// Keeps the file writer alive; drop it last.
 #[must_use = "dropping the guard stops the log file writer"]
 pub struct LogGuard {

@@ -455,10 +455,11 @@ async fn hostile_responses_fail_only_their_source_in_bounded_memory() {
         "unparseable date kept as null"
     );
 
-    // Bounded memory: the largest child this test binary has run.
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .expect("rusage");
-    let peak_mb = usage.max_rss() as f64 / 1024.0;
+    // Bounded memory, as herald measured its own peak (VmHWM).
+    let peak_mb = report["peak_rss_kb"]
+        .as_f64()
+        .expect("peak_rss_kb reported")
+        / 1024.0;
     assert!(
         peak_mb < 100.0,
         "herald's peak RSS was {peak_mb:.1} MB while refusing a 200 MB gzip bomb"
@@ -564,6 +565,20 @@ async fn offline_rounds_and_429s_never_open_the_breaker_and_410_disables() {
         (0, None, None),
         "a 429 slows down, it does not break"
     );
+    let backoff: (String, i64) = env
+        .db()
+        .query_row("SELECT reason, backoff_s FROM hosts", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("the host is backing off");
+    assert_eq!(
+        backoff.1, 60,
+        "no Retry-After: the backoff starts at a minute"
+    );
+    assert!(
+        backoff.0.starts_with("HTTP 429 from 127.0.0.1:"),
+        "{backoff:?}"
+    );
     let (_, _, gone_at) = state(&env, "gone");
     assert!(gone_at.is_some(), "410 disables");
     let (_, report) = env.once_json().await;
@@ -576,10 +591,17 @@ async fn offline_rounds_and_429s_never_open_the_breaker_and_410_disables() {
         "{line}"
     );
     assert_eq!(server.hits("/gone.xml"), 1);
+    let busy = source_line(&report, "busy");
+    assert!(
+        busy["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("host backing off until ")),
+        "{busy}"
+    );
     assert_eq!(
         server.hits("/slow-down.xml"),
-        2,
-        "the 429 source is still tried"
+        1,
+        "every source on the host waits out the backoff"
     );
 }
 
@@ -609,5 +631,64 @@ async fn a_rate_limit_lets_exactly_its_budget_through_across_rounds() {
             .as_str()
             .is_some_and(|e| e.starts_with("rate limited until ")),
         "{skipped}"
+    );
+}
+
+#[tokio::test]
+async fn server_hints_delay_the_next_fetch_unless_told_not_to() {
+    let server = MockServer::start().await.expect("mock server");
+    server.route(
+        "/cached.xml",
+        MockResponse::ok("application/rss+xml", rss_feed("c", 1))
+            .header("cache-control", "public, max-age=3600"),
+    );
+    let ttl_feed = "<rss version=\"2.0\"><channel><title>t</title><ttl>90</ttl><item><title>x</title><link>https://t.example/1</link></item></channel></rss>";
+    server.route(
+        "/ttl.xml",
+        MockResponse::ok("application/rss+xml", ttl_feed),
+    );
+    server.route(
+        "/ignored.xml",
+        MockResponse::ok("application/rss+xml", rss_feed("i", 1))
+            .header("cache-control", "max-age=3600"),
+    );
+    let ignored = format!(
+        "{}respect_server_hints = false\n",
+        feed_source("ignored", &server.url("/ignored.xml"))
+    );
+    let env = TestEnv::new(&config(
+        "",
+        &[
+            feed_source("cached", &server.url("/cached.xml")),
+            feed_source("ttl", &server.url("/ttl.xml")),
+            ignored,
+        ],
+    ));
+    env.once_json().await;
+    let (_, report) = env.once_json().await;
+    let cached = source_line(&report, "cached");
+    assert_eq!(cached["status"], "skipped");
+    let reason = cached["error"].as_str().expect("reason");
+    assert!(
+        reason.starts_with("not due until ") && reason.ends_with("(max-age 3600)"),
+        "{reason}"
+    );
+    let ttl = source_line(&report, "ttl")["error"]
+        .as_str()
+        .expect("reason")
+        .to_owned();
+    assert!(ttl.ends_with("(ttl 90 min)"), "{ttl}");
+    assert_eq!(
+        source_line(&report, "ignored")["status"],
+        "ok",
+        "respect_server_hints = false"
+    );
+    assert_eq!(
+        (
+            server.hits("/cached.xml"),
+            server.hits("/ttl.xml"),
+            server.hits("/ignored.xml")
+        ),
+        (1, 1, 2)
     );
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
 use reqwest::header::{
-    ACCEPT, CONTENT_TYPE, ETAG, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
-    LOCATION, RETRY_AFTER,
+    ACCEPT, CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, HeaderValue, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER,
 };
 use url::Url;
 
@@ -62,6 +62,52 @@ pub struct Validators {
     pub last_modified: Option<String>,
 }
 
+/// A server's word on when to come back, and where it said so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerHint {
+    pub wait: Duration,
+    /// `max-age 3600`, `Expires`, `ttl 60 min`, `Retry-After 120 s`.
+    pub reason: String,
+}
+
+/// `Cache-Control: max-age` (unless `no-cache`/`no-store`), else `Expires`.
+fn freshness(headers: &reqwest::header::HeaderMap) -> Option<ServerHint> {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if let Some(control) = text(CACHE_CONTROL) {
+        let directives: Vec<String> = control
+            .split(',')
+            .map(|d| d.trim().to_ascii_lowercase())
+            .collect();
+        if directives
+            .iter()
+            .any(|d| d == "no-cache" || d == "no-store")
+        {
+            return None;
+        }
+        if let Some(age) = directives.iter().find_map(|d| {
+            d.strip_prefix("max-age=")?
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+        }) {
+            return (age > 0).then(|| ServerHint {
+                wait: Duration::from_secs(age),
+                reason: format!("max-age {age}"),
+            });
+        }
+    }
+    let expires = httpdate::parse_http_date(text(EXPIRES)?).ok()?;
+    let wait = expires.duration_since(std::time::SystemTime::now()).ok()?;
+    Some(ServerHint {
+        wait,
+        reason: "Expires".to_owned(),
+    })
+}
+
 /// Redirects followed before giving up (browsers and curl use similar limits).
 pub const MAX_REDIRECTS: usize = 10;
 
@@ -77,6 +123,8 @@ pub struct HttpResponse {
     /// Where a chain of permanent redirects (301, 308) from the requested
     /// URL ended, so the next fetch can go there directly.
     pub moved_to: Option<Url>,
+    /// `Cache-Control: max-age` or `Expires`, if the server gave one.
+    pub freshness: Option<ServerHint>,
 }
 
 impl HttpResponse {
@@ -190,6 +238,7 @@ impl HttpClient {
             etag: header(ETAG),
             last_modified: header(LAST_MODIFIED),
         };
+        let fresh = freshness(response.headers());
         if status == StatusCode::NOT_MODIFIED {
             return Ok(HttpResponse {
                 status: 304,
@@ -198,6 +247,7 @@ impl HttpClient {
                 body: Bytes::new(),
                 validators,
                 moved_to,
+                freshness: fresh,
             });
         }
         if !status.is_success() {
@@ -233,6 +283,7 @@ impl HttpClient {
             body: body.freeze(),
             validators,
             moved_to,
+            freshness: fresh,
         })
     }
 

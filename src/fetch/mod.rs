@@ -9,6 +9,6 @@ mod client;
 pub mod limits;
 pub mod retry;
 
-pub use client::{FetchError, HttpClient, HttpResponse, MAX_REDIRECTS, Validators};
+pub use client::{FetchError, HttpClient, HttpResponse, MAX_REDIRECTS, ServerHint, Validators};
 pub use limits::HostLimits;
 pub use retry::RetryPolicy;

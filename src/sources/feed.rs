@@ -50,12 +50,24 @@ impl Source for FeedSource {
     }
 
     fn parse(&self, payload: &Payload) -> Result<Parsed, ParseError> {
-        parse_feed(payload).map(Parsed::from)
+        let (items, ttl) = read_feed(payload)?;
+        Ok(Parsed {
+            items,
+            follow_ups: Vec::new(),
+            ttl,
+        })
     }
 }
 
 /// Parses any feed format feed-rs knows into drafts.
 pub fn parse_feed(payload: &Payload) -> Result<Vec<ItemDraft>, ParseError> {
+    read_feed(payload).map(|(items, _)| items)
+}
+
+/// The drafts and the feed's `<ttl>` (minutes, RSS only).
+fn read_feed(
+    payload: &Payload,
+) -> Result<(Vec<ItemDraft>, Option<std::time::Duration>), ParseError> {
     let first = payload
         .body
         .iter()
@@ -73,7 +85,10 @@ pub fn parse_feed(payload: &Payload) -> Result<Vec<ItemDraft>, ParseError> {
         .build()
         .parse(text.as_bytes())
         .map_err(|e| ParseError::Feed(describe(&e)))?;
-    Ok(feed.entries.into_iter().map(draft_of).collect())
+    let ttl = feed
+        .ttl
+        .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60));
+    Ok((feed.entries.into_iter().map(draft_of).collect(), ttl))
 }
 
 fn describe(error: &feed_rs::parser::ParseFeedError) -> String {

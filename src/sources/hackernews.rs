@@ -105,6 +105,7 @@ impl Source for HackerNews {
         Ok(Parsed {
             items: Vec::new(),
             follow_ups,
+            ttl: None,
         })
     }
 

@@ -168,6 +168,7 @@ mod tests {
             schedule: None,
             limit: None,
             rate_limit: None,
+            respect_server_hints: true,
             options,
         })
     }

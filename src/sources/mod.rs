@@ -71,6 +71,8 @@ pub enum Header {
 pub struct Parsed {
     pub items: Vec<ItemDraft>,
     pub follow_ups: Vec<FetchRequest>,
+    /// The feed's own idea of how often to check it (RSS `<ttl>`).
+    pub ttl: Option<std::time::Duration>,
 }
 
 impl From<Vec<ItemDraft>> for Parsed {
@@ -78,6 +80,7 @@ impl From<Vec<ItemDraft>> for Parsed {
         Parsed {
             items,
             follow_ups: Vec::new(),
+            ttl: None,
         }
     }
 }
@@ -137,6 +140,8 @@ pub struct SourceSpec {
     pub schedule: Option<String>,
     pub limit: Option<usize>,
     pub rate_limit: Option<crate::breaker::RateLimit>,
+    /// Whether Cache-Control, Expires, `<ttl>` and Retry-After may delay fetches.
+    pub respect_server_hints: bool,
     /// Time between two rounds of its schedule: the breaker's cooldown unit.
     pub interval: std::time::Duration,
     pub source: Arc<dyn Source>,

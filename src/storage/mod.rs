@@ -44,6 +44,14 @@ pub enum StorageError {
     WriterGone,
 }
 
+/// What a round needs to know before it starts: each source's persisted
+/// state, and the hosts backing off (`host:port` → until, why).
+#[derive(Debug, Clone, Default)]
+pub struct Memories {
+    pub sources: HashMap<String, SourceMemory>,
+    pub hosts: HashMap<String, (DateTime<Utc>, String)>,
+}
+
 /// Row id of a round in the `rounds` table.
 pub type RoundId = i64;
 
@@ -65,7 +73,7 @@ enum Command {
     },
     Memory {
         since: Option<DateTime<Utc>>,
-        reply: oneshot::Sender<Result<HashMap<String, SourceMemory>, StorageError>>,
+        reply: oneshot::Sender<Result<Memories, StorageError>>,
     },
     Close {
         reply: oneshot::Sender<Result<(), StorageError>>,
@@ -167,7 +175,7 @@ impl Storage {
     pub async fn source_memory(
         &self,
         since: Option<DateTime<Utc>>,
-    ) -> Result<HashMap<String, SourceMemory>, StorageError> {
+    ) -> Result<Memories, StorageError> {
         self.ask(|reply| Command::Memory { since, reply }).await
     }
 
@@ -255,7 +263,7 @@ fn writer_loop(mut conn: Connection, mut receiver: mpsc::UnboundedReceiver<Comma
 enum Answer {
     RoundId(RoundId),
     Stored(Stored),
-    Memory(HashMap<String, SourceMemory>),
+    Memory(Memories),
     Done,
 }
 
@@ -273,7 +281,10 @@ fn execute(conn: &Connection, command: &Command) -> rusqlite::Result<Answer> {
         Command::FinishRound { summary, .. } => {
             writes::finish_round(conn, summary).map(|()| Answer::Done)
         }
-        Command::Memory { since, .. } => writes::source_memory(conn, *since).map(Answer::Memory),
+        Command::Memory { since, .. } => Ok(Answer::Memory(Memories {
+            sources: writes::source_memory(conn, *since)?,
+            hosts: writes::host_backoffs(conn)?,
+        })),
         Command::Close { .. } => Ok(Answer::Done),
     }
 }

@@ -36,7 +36,16 @@ const MIGRATIONS: &[&str] = &[
         last_modified        TEXT,
         moved_to             TEXT,
         paused_until         TEXT,
-        gone_at              TEXT
+        gone_at              TEXT,
+        next_check_at        TEXT,
+        next_check_reason    TEXT
+    );
+
+    CREATE TABLE hosts (
+        host          TEXT PRIMARY KEY,
+        backoff_until TEXT NOT NULL,
+        backoff_s     INTEGER NOT NULL,
+        reason        TEXT NOT NULL
     );
 
     CREATE TABLE rounds (

@@ -148,11 +148,90 @@ pub fn record_fetch(
             outcome.status == FetchStatus::NotModified,
         ])?;
     }
+    if outcome.status != FetchStatus::Skipped {
+        // Every answer replaces the previous hint (or clears it).
+        let next = outcome.next_check.as_ref().map(|hint| {
+            let wait = hint.wait.min(crate::breaker::MAX_COOLDOWN);
+            let at = outcome.finished_at + chrono::Duration::from_std(wait).unwrap_or_default();
+            (timestamp(at), hint.reason.clone())
+        });
+        conn.prepare_cached(
+            "UPDATE sources SET next_check_at = ?2, next_check_reason = ?3 WHERE name = ?1",
+        )?
+        .execute(params![
+            outcome.source,
+            next.as_ref().map(|(at, _)| at),
+            next.as_ref().map(|(_, reason)| reason),
+        ])?;
+    }
+    if let Some(host) = &outcome.host {
+        record_host(conn, host, outcome)?;
+    }
     if let Some(moved) = &outcome.moved_to {
         conn.prepare_cached("UPDATE sources SET moved_to = ?2 WHERE name = ?1")?
             .execute(params![outcome.source, moved.as_str()])?;
     }
     Ok(stored)
+}
+
+/// A 429 or 503 puts the whole host in backoff: Retry-After when given,
+/// else double the last backoff (from one minute, at most a day). A
+/// successful answer from the host ends it.
+fn record_host(conn: &Connection, host: &str, outcome: &FetchOutcome) -> rusqlite::Result<()> {
+    match outcome.http_status {
+        Some(status @ (429 | 503)) => {
+            let asked = outcome
+                .next_check
+                .as_ref()
+                .map(|hint| hint.wait.as_secs().min(86_400) as i64);
+            conn.prepare_cached(
+                "INSERT INTO hosts (host, backoff_s, backoff_until, reason)
+                 VALUES (?1, coalesce(?2, 60), '', ?4)
+                 ON CONFLICT (host) DO UPDATE SET
+                     backoff_s = coalesce(?2, min(max(backoff_s * 2, 60), 86400)), reason = ?4",
+            )?
+            .execute(params![
+                host,
+                asked,
+                Option::<i64>::None,
+                format!("HTTP {status} from {host}")
+            ])?;
+            conn.prepare_cached(
+                "UPDATE hosts SET backoff_until = strftime('%Y-%m-%dT%H:%M:%SZ', ?2, '+' || backoff_s || ' seconds')
+                 WHERE host = ?1",
+            )?
+            .execute(params![host, timestamp(outcome.finished_at)])?;
+        }
+        // Only a success says the host is fine again; a 404 or 410 says
+        // nothing about its load.
+        Some(status) if status < 400 => {
+            conn.prepare_cached("DELETE FROM hosts WHERE host = ?1")?
+                .execute([host])?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Hosts in backoff: `host:port` → (until, why).
+pub fn host_backoffs(
+    conn: &Connection,
+) -> rusqlite::Result<HashMap<String, (DateTime<Utc>, String)>> {
+    let mut statement = conn.prepare_cached("SELECT host, backoff_until, reason FROM hosts")?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            parse_time(row.get(1)?),
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut hosts = HashMap::new();
+    for row in rows {
+        if let (host, Some(until), reason) = row? {
+            hosts.insert(host, (until, reason));
+        }
+    }
+    Ok(hosts)
 }
 
 fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
@@ -167,7 +246,9 @@ pub fn source_memory(
     since: Option<DateTime<Utc>>,
 ) -> rusqlite::Result<HashMap<String, SourceMemory>> {
     let mut statement = conn.prepare_cached(
-        "SELECT name, etag, last_modified, moved_to, consecutive_failures, paused_until, gone_at FROM sources",
+        "SELECT name, etag, last_modified, moved_to, consecutive_failures, paused_until, gone_at,
+                next_check_at, next_check_reason
+         FROM sources",
     )?;
     let rows = statement.query_map([], |row| {
         let etag: Option<String> = row.get(1)?;
@@ -186,6 +267,8 @@ pub fn source_memory(
                 paused_until: parse_time(row.get(5)?),
                 gone_at: parse_time(row.get(6)?),
                 recent_requests: Vec::new(),
+                next_check: parse_time(row.get(7)?).zip(row.get::<_, Option<String>>(8)?),
+                host_backoff: None,
             },
         ))
     })?;
