@@ -227,6 +227,14 @@ pub struct HttpConfig {
     /// Requests in flight to one host (host and port) at once, across all sources.
     #[serde(default = "default_per_host_concurrency")]
     pub per_host_concurrency: usize,
+    /// Let sources configured with a public URL reach private addresses
+    /// (through DNS or redirects). Off: a public feed cannot point herald
+    /// at its own network.
+    #[serde(default)]
+    pub allow_private_networks: bool,
+    /// Host pins, like curl's `--resolve`: `{ "news.example" = "203.0.113.7" }`.
+    #[serde(default)]
+    pub resolve: BTreeMap<String, std::net::IpAddr>,
 }
 
 impl HttpConfig {
@@ -280,6 +288,8 @@ impl Default for HttpConfig {
             backoff_initial: default_backoff_initial(),
             backoff_max: default_backoff_max(),
             per_host_concurrency: default_per_host_concurrency(),
+            allow_private_networks: false,
+            resolve: BTreeMap::new(),
         }
     }
 }

@@ -692,3 +692,82 @@ async fn server_hints_delay_the_next_fetch_unless_told_not_to() {
         (1, 1, 2)
     );
 }
+
+#[tokio::test]
+async fn a_public_source_cannot_be_redirected_into_private_networks() {
+    let server = MockServer::start().await.expect("mock server");
+    let port = server
+        .url("/")
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .to_owned();
+    serve_feed(&server, "/inside.xml", 1, Duration::ZERO);
+    server.route(
+        "/to-literal",
+        MockResponse::status(302).header("location", &server.url("/inside.xml")),
+    );
+    server.route(
+        "/to-name",
+        MockResponse::status(302)
+            .header("location", &format!("http://localhost:{port}/inside.xml")),
+    );
+    serve_feed(&server, "/plain.xml", 2, Duration::ZERO);
+    // news.example is "public" by name; the pin (an operator's explicit
+    // choice) makes it reach the mock server without any DNS.
+    let sources = [
+        feed_source("literal", &format!("http://news.example:{port}/to-literal")),
+        feed_source("name", &format!("http://news.example:{port}/to-name")),
+        feed_source("plain", &format!("http://news.example:{port}/plain.xml")),
+        feed_source("operator-choice", &server.url("/to-literal")),
+    ];
+    let pins = "resolve = { \"news.example\" = \"127.0.0.1\" }\nretries = 0";
+    let env = TestEnv::new(&format!("{}{}", http(pins), config("", &sources)));
+    let (_, report) = env.once_json().await;
+    let literal = source_line(&report, "literal")["error"]
+        .as_str()
+        .expect("refused")
+        .to_owned();
+    assert_eq!(
+        literal,
+        "redirect refused: to a private address (127.0.0.1); set http.allow_private_networks = true to allow it"
+    );
+    let name = source_line(&report, "name")["error"]
+        .as_str()
+        .expect("refused")
+        .to_owned();
+    assert!(
+        name.starts_with("blocked: localhost resolves to a private address"),
+        "{name}"
+    );
+    assert_eq!(
+        source_line(&report, "plain")["new"],
+        2,
+        "the pinned host itself is allowed"
+    );
+    assert_eq!(
+        source_line(&report, "operator-choice")["status"],
+        "ok",
+        "a private configured URL may redirect privately"
+    );
+    assert_eq!(
+        server.hits("/inside.xml"),
+        1,
+        "only the operator's own private source got there"
+    );
+
+    let env = TestEnv::new(&format!(
+        "{}{}",
+        http(&format!("{pins}\nallow_private_networks = true")),
+        config("", &sources)
+    ));
+    let (_, report) = env.once_json().await;
+    for source in ["literal", "name", "plain"] {
+        assert_eq!(
+            source_line(&report, source)["status"],
+            "ok",
+            "allowed: {report:#}"
+        );
+    }
+}

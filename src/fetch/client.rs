@@ -8,7 +8,12 @@ use reqwest::header::{
     ACCEPT, CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, HeaderValue, IF_MODIFIED_SINCE,
     IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER,
 };
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use url::Url;
+
+use super::guard::{self, GuardedResolver};
 
 use crate::config::HttpConfig;
 use crate::sources::{FetchRequest, Header};
@@ -31,6 +36,8 @@ pub enum FetchError {
     },
     #[error("redirect refused: {0}")]
     Redirect(String),
+    #[error("blocked: {0}")]
+    Blocked(String),
     #[error("body exceeds max_body_bytes ({limit} bytes)")]
     TooLarge { limit: u64 },
     #[error("request failed: {0}")]
@@ -138,7 +145,11 @@ impl HttpResponse {
 /// round over many feeds on one host reuses them.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
+    /// For sources whose configured URL is public: private addresses refused.
+    strict: reqwest::Client,
+    /// For sources configured with a private URL, or when private networks are allowed.
     inner: reqwest::Client,
+    allow_private: bool,
     timeout: Duration,
     max_body_bytes: u64,
 }
@@ -147,16 +158,30 @@ impl HttpClient {
     /// Builds the client from `[http]`. Redirects are followed by hand in
     /// [`HttpClient::get`], so each hop can be checked.
     pub fn new(http: &HttpConfig) -> Result<Self, FetchError> {
-        let inner = reqwest::Client::builder()
-            .user_agent(http.user_agent.as_str())
-            .timeout(http.timeout)
-            .connect_timeout(http.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| FetchError::Other(root_cause(&e)))?;
+        let pins = Arc::new(
+            http.resolve
+                .iter()
+                .map(|(host, ip)| (host.to_ascii_lowercase(), *ip))
+                .collect::<HashMap<_, _>>(),
+        );
+        let build = |block_private: bool| {
+            reqwest::Client::builder()
+                .user_agent(http.user_agent.as_str())
+                .timeout(http.timeout)
+                .connect_timeout(http.connect_timeout)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(GuardedResolver {
+                    block_private,
+                    pins: Arc::clone(&pins),
+                })
+                .build()
+                .map_err(|e| FetchError::Other(root_cause(&e)))
+        };
         Ok(HttpClient {
-            inner,
+            strict: build(!http.allow_private_networks)?,
+            inner: build(false)?,
+            allow_private: http.allow_private_networks,
             timeout: http.timeout,
             max_body_bytes: http.max_body_bytes,
         })
@@ -175,13 +200,15 @@ impl HttpClient {
         validators: Option<&Validators>,
     ) -> Result<HttpResponse, FetchError> {
         let mut url = request.url.clone();
+        let trusted = self.allow_private || guard::is_private_origin(&url);
+        let client = if trusted { &self.inner } else { &self.strict };
         let mut visited = vec![url.clone()];
         let mut send_credentials = true;
         let mut moved_to = None;
         let mut permanent_so_far = true;
         let mut response = loop {
             let response = self
-                .send(request, &url, validators, send_credentials)
+                .send(client, request, &url, validators, send_credentials)
                 .await?;
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
@@ -202,6 +229,11 @@ impl HttpClient {
                 .map_err(|e| FetchError::Redirect(format!("bad Location header: {e}")))?;
             if !matches!(next.scheme(), "http" | "https") {
                 return Err(FetchError::Redirect(format!("to a {}: URL", next.scheme())));
+            }
+            if let Some(ip) = guard::private_literal(&next).filter(|_| !trusted) {
+                return Err(FetchError::Redirect(format!(
+                    "to a private address ({ip}); set http.allow_private_networks = true to allow it"
+                )));
             }
             if visited.contains(&next) {
                 return Err(FetchError::Redirect("redirect loop".into()));
@@ -289,12 +321,13 @@ impl HttpClient {
 
     async fn send(
         &self,
+        client: &reqwest::Client,
         request: &FetchRequest,
         url: &Url,
         validators: Option<&Validators>,
         with_credentials: bool,
     ) -> Result<reqwest::Response, FetchError> {
-        let mut builder = self.inner.get(url.clone()).header(ACCEPT, request.accept);
+        let mut builder = client.get(url.clone()).header(ACCEPT, request.accept);
         for header in &request.headers {
             let (name, value, sensitive) = match header {
                 Header::Plain(name, value) => (*name, value.as_str(), false),
@@ -324,6 +357,9 @@ impl HttpClient {
             FetchError::Timeout(self.timeout)
         } else if error.is_connect() {
             let cause = root_cause(error);
+            if cause.contains("resolves to a private address") {
+                return FetchError::Blocked(cause);
+            }
             match cause.strip_prefix("failed to lookup address information: ") {
                 Some(reason) => FetchError::Dns {
                     host: error

@@ -6,6 +6,7 @@
 //! reasons fit for a log line and the `fetches` table.
 
 mod client;
+pub mod guard;
 pub mod limits;
 pub mod retry;
 

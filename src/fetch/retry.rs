@@ -31,7 +31,10 @@ pub fn should_retry(error: &FetchError) -> bool {
     match error {
         FetchError::Timeout(_) | FetchError::Connect(_) | FetchError::Dns { .. } => true,
         FetchError::Status { status, .. } => matches!(status, 408 | 429 | 502 | 503 | 504),
-        FetchError::TooLarge { .. } | FetchError::Redirect(_) | FetchError::Other(_) => false,
+        FetchError::TooLarge { .. }
+        | FetchError::Redirect(_)
+        | FetchError::Blocked(_)
+        | FetchError::Other(_) => false,
     }
 }
 
