@@ -211,12 +211,8 @@ fn strip_tags(input: &str) -> String {
     while let Some(open) = rest.find('<') {
         out.push_str(&rest[..open]);
         let after = &rest[open..];
-        let starts_tag = after[1..]
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'));
-        if !starts_tag {
-            // "a < b" is text, not a tag.
+        if !looks_like_markup(&after[1..]) {
+            // "a < b", "Vec<T>", "<SQLite>" are text, not tags.
             out.push('<');
             rest = &after[1..];
             continue;
@@ -245,6 +241,119 @@ fn strip_tags(input: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Whether the text after a `<` opens markup: a comment, a declaration or
+/// processing instruction, or a known HTML element (opening or closing).
+/// Anything else in angle brackets is text a headline really contains.
+fn looks_like_markup(after_lt: &str) -> bool {
+    if after_lt.starts_with('!') || after_lt.starts_with('?') {
+        return true;
+    }
+    let name: String = after_lt
+        .trim_start_matches('/')
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    const ELEMENTS: &[&str] = &[
+        "a",
+        "abbr",
+        "address",
+        "article",
+        "aside",
+        "audio",
+        "b",
+        "bdi",
+        "bdo",
+        "big",
+        "blockquote",
+        "body",
+        "br",
+        "button",
+        "caption",
+        "center",
+        "cite",
+        "code",
+        "col",
+        "colgroup",
+        "dd",
+        "del",
+        "details",
+        "dfn",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "embed",
+        "figcaption",
+        "figure",
+        "font",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "head",
+        "header",
+        "hr",
+        "html",
+        "i",
+        "iframe",
+        "img",
+        "input",
+        "ins",
+        "kbd",
+        "label",
+        "li",
+        "link",
+        "main",
+        "mark",
+        "meta",
+        "nav",
+        "noscript",
+        "object",
+        "ol",
+        "option",
+        "p",
+        "picture",
+        "pre",
+        "q",
+        "s",
+        "samp",
+        "script",
+        "section",
+        "small",
+        "source",
+        "span",
+        "strike",
+        "strong",
+        "style",
+        "sub",
+        "summary",
+        "sup",
+        "svg",
+        "table",
+        "tbody",
+        "td",
+        "template",
+        "tfoot",
+        "th",
+        "thead",
+        "time",
+        "title",
+        "tr",
+        "tt",
+        "u",
+        "ul",
+        "var",
+        "video",
+        "wbr",
+    ];
+    ELEMENTS.contains(&name.as_str())
 }
 
 /// Inline elements sit inside a word run ("<b>five</b>." reads "five.");
@@ -324,6 +433,10 @@ mod tests {
             "In five. Next line"
         );
         assert_eq!(plain_text("a < b and c > d"), "a < b and c > d");
+        assert_eq!(
+            plain_text("Rust &amp; <SQLite>: Vec<T> <b>bold</b>"),
+            "Rust & <SQLite>: Vec<T> bold"
+        );
         assert_eq!(plain_text("  many \n\t spaces "), "many spaces");
     }
 

@@ -62,6 +62,42 @@ enum Command {
         #[arg(long, value_name = "FILE.svg")]
         plot: Option<PathBuf>,
     },
+    /// One row per configured source: state, last success, failures, articles.
+    Sources {
+        #[arg(long, value_enum, default_value_t = ReadFormat::Table)]
+        format: ReadFormat,
+    },
+    /// The newest articles, one per story.
+    Latest {
+        /// How many.
+        #[arg(short = 'n', default_value_t = 20)]
+        count: usize,
+        /// Only these sources (repeatable).
+        #[arg(long = "source", value_name = "NAME")]
+        sources: Vec<String>,
+        /// Only articles from the last DURATION (e.g. 24h).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        #[arg(long, value_enum, default_value_t = ReadFormat::Table)]
+        format: ReadFormat,
+    },
+    /// Recent rounds (wall vs ideal) and per-source latency and failure rate.
+    Stats {
+        /// How many recent rounds.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        #[arg(long, value_enum, default_value_t = ReadFormat::Table)]
+        format: ReadFormat,
+    },
+    /// The aggregate as an Atom 1.0 or JSON Feed 1.1 document on stdout.
+    Export {
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        #[arg(short = 'n', default_value_t = 100)]
+        count: usize,
+        #[arg(long = "source", value_name = "NAME")]
+        sources: Vec<String>,
+    },
     /// Run one aggregation round over every enabled source now, print a report, exit.
     Once {
         /// Output format of the report.
@@ -73,6 +109,29 @@ enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReadFormat {
+    Table,
+    Json,
+    Ndjson,
+}
+
+impl From<ReadFormat> for herald::read::Output {
+    fn from(format: ReadFormat) -> Self {
+        match format {
+            ReadFormat::Table => herald::read::Output::Table,
+            ReadFormat::Json => herald::read::Output::Json,
+            ReadFormat::Ndjson => herald::read::Output::Ndjson,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    Atom,
     Json,
 }
 
@@ -123,9 +182,8 @@ fn main() -> ExitCode {
     let _log_guard = match cli.command {
         Command::Run => herald::telemetry::init(&config.log, &config.log.level),
         Command::Once { .. } => herald::telemetry::init(&config.log, "warn"),
-        Command::Check | Command::Bench { .. } => {
-            herald::telemetry::init(&Default::default(), "warn")
-        }
+        // Read commands and `check` never write the daemon's log file.
+        _ => herald::telemetry::init(&Default::default(), "warn"),
     };
     let result = match cli.command {
         Command::Check => {
@@ -134,6 +192,33 @@ fn main() -> ExitCode {
         }
         Command::Once { format } => once(&config, format),
         Command::Run => run(config),
+        Command::Sources { format } => print(herald::read::sources(&config, format.into())),
+        Command::Latest {
+            count,
+            sources,
+            since,
+            format,
+        } => print(herald::read::latest(
+            &config,
+            count,
+            &sources,
+            since,
+            format.into(),
+        )),
+        Command::Stats { rounds, format } => {
+            print(herald::read::stats(&config, rounds, format.into()))
+        }
+        Command::Export {
+            format,
+            count,
+            sources,
+        } => {
+            let format = match format {
+                ExportFormat::Atom => herald::read::FeedFormat::Atom,
+                ExportFormat::Json => herald::read::FeedFormat::Json,
+            };
+            print(herald::read::export(&config, format, count, &sources))
+        }
         Command::Bench { .. } => unreachable!("handled before the config is loaded"),
     };
     result.unwrap_or_else(|e| {
@@ -141,6 +226,14 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         ExitCode::from(EXIT_RUNTIME)
     })
+}
+
+/// Prints a read command's output; a database that does not exist yet is
+/// an error that says so.
+fn print(result: Result<String, herald::storage::StorageError>) -> anyhow::Result<ExitCode> {
+    let text = result?;
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -460,8 +460,8 @@ async fn devto_and_github_map_their_fields() {
     assert_eq!(releases[0].author.as_deref(), Some("Darksonn"));
     assert_eq!(
         releases[0].summary.as_deref(),
-        Some("# 1.54.1 (November 18th, 2026) ### Fixed - sync: fix `Semaphore` fairness (#7001)"),
-        "markdown kept as text, whitespace folded"
+        Some("# 1.54.1 (November 18th, 2026) ### Fixed - sync: fix `<Semaphore>` fairness (#7001)"),
+        "markdown kept as text (angle brackets too), whitespace folded"
     );
     let release_request = server
         .requests()

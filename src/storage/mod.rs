@@ -11,6 +11,7 @@
 //! still all-or-nothing, but a round of a thousand small feeds costs a few
 //! fsyncs instead of a thousand.
 
+pub mod reads;
 mod schema;
 mod writes;
 

@@ -1,0 +1,207 @@
+//! Queries for the read commands (`sources`, `latest`, `stats`, `export`).
+//!
+//! They use their own read-only connection, so they are safe while the
+//! daemon runs: WAL readers never block the writer and hold no write lock.
+//! The commands are one-shot and synchronous; nothing here runs on an
+//! async runtime.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use serde::Serialize;
+
+/// One stored article, as readers want it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredArticle {
+    pub id: i64,
+    pub source: String,
+    pub title: String,
+    pub url: String,
+    pub published_at: Option<String>,
+    pub fetched_at: String,
+    pub summary: Option<String>,
+    pub author: Option<String>,
+    pub origin: Option<String>,
+}
+
+/// What the database knows about one source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SourceRow {
+    pub last_success_at: Option<String>,
+    pub last_attempt_at: Option<String>,
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: i64,
+    pub paused_until: Option<String>,
+    pub gone_at: Option<String>,
+    pub moved_to: Option<String>,
+    pub next_check_at: Option<String>,
+    pub articles: i64,
+    /// `new` of its most recent fetch.
+    pub last_new: Option<i64>,
+}
+
+/// One round, for `stats`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoundRow {
+    pub id: i64,
+    pub trigger: String,
+    pub started_at: String,
+    pub sources: i64,
+    pub ok: Option<i64>,
+    pub failed: Option<i64>,
+    pub skipped: Option<i64>,
+    pub new: Option<i64>,
+    pub wall_ms: Option<i64>,
+    pub ideal_ms: Option<i64>,
+}
+
+/// Per-source figures over recent fetches, for `stats`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceStats {
+    pub source: String,
+    pub fetches: i64,
+    pub avg_elapsed_ms: f64,
+    /// Share of fetches that failed or timed out (skips not counted).
+    pub failure_rate: f64,
+}
+
+fn article(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredArticle> {
+    Ok(StoredArticle {
+        id: row.get(0)?,
+        source: row.get(1)?,
+        title: row.get(2)?,
+        url: row.get(3)?,
+        published_at: row.get(4)?,
+        fetched_at: row.get(5)?,
+        summary: row.get(6)?,
+        author: row.get(7)?,
+        origin: row.get(8)?,
+    })
+}
+
+/// Newest first (by publication, else fetch time), at most `limit`, from
+/// the given sources (all when empty), not older than `since` (ISO-8601).
+/// Articles sharing a title fingerprint appear once: the same headline
+/// syndicated under several URLs is one story.
+pub fn latest(
+    conn: &Connection,
+    limit: usize,
+    sources: &[String],
+    since: Option<&str>,
+) -> rusqlite::Result<Vec<StoredArticle>> {
+    let mut sql = String::from(
+        "SELECT id, source, title, url, published_at, fetched_at, summary, author, origin, fingerprint
+         FROM articles WHERE 1 = 1",
+    );
+    let mut args: Vec<String> = Vec::new();
+    if !sources.is_empty() {
+        let marks = vec!["?"; sources.len()].join(", ");
+        sql.push_str(&format!(" AND source IN ({marks})"));
+        args.extend(sources.iter().cloned());
+    }
+    if let Some(since) = since {
+        sql.push_str(" AND coalesce(published_at, fetched_at) >= ?");
+        args.push(since.to_owned());
+    }
+    // Over-fetch a little so duplicates removed below do not shorten the page.
+    sql.push_str(&format!(
+        " ORDER BY coalesce(published_at, fetched_at) DESC, id DESC LIMIT {}",
+        limit.saturating_mul(3).max(limit)
+    ));
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map(params_from_iter(args.iter()), |row| {
+        Ok((article(row)?, row.get::<_, String>(9)?))
+    })?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(limit);
+    for row in rows {
+        let (article, fingerprint) = row?;
+        if out.len() == limit {
+            break;
+        }
+        if seen.insert(fingerprint) {
+            out.push(article);
+        }
+    }
+    Ok(out)
+}
+
+/// The state of every source the database has seen, by name.
+pub fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, SourceRow>> {
+    let mut statement = conn.prepare(
+        "SELECT s.name, s.last_success_at, s.last_attempt_at, s.last_status, s.last_error,
+                s.consecutive_failures, s.paused_until, s.gone_at, s.moved_to, s.next_check_at,
+                (SELECT count(*) FROM articles a WHERE a.source = s.name),
+                (SELECT f.new FROM fetches f WHERE f.source = s.name ORDER BY f.id DESC LIMIT 1)
+         FROM sources s",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            SourceRow {
+                last_success_at: row.get(1)?,
+                last_attempt_at: row.get(2)?,
+                last_status: row.get(3)?,
+                last_error: row.get(4)?,
+                consecutive_failures: row.get(5)?,
+                paused_until: row.get(6)?,
+                gone_at: row.get(7)?,
+                moved_to: row.get(8)?,
+                next_check_at: row.get(9)?,
+                articles: row.get(10)?,
+                last_new: row.get(11)?,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// The most recent `limit` finished rounds, newest first.
+pub fn rounds(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RoundRow>> {
+    let mut statement = conn.prepare(
+        "SELECT id, trigger, started_at, planned, ok, failed, skipped, new, wall_ms, ideal_ms
+         FROM rounds WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = statement.query_map([limit as i64], |row| {
+        Ok(RoundRow {
+            id: row.get(0)?,
+            trigger: row.get(1)?,
+            started_at: row.get(2)?,
+            sources: row.get(3)?,
+            ok: row.get(4)?,
+            failed: row.get(5)?,
+            skipped: row.get(6)?,
+            new: row.get(7)?,
+            wall_ms: row.get(8)?,
+            ideal_ms: row.get(9)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Per-source latency and failure rate over the fetches of rounds ≥ `from_round`.
+pub fn source_stats(conn: &Connection, from_round: i64) -> rusqlite::Result<Vec<SourceStats>> {
+    let mut statement = conn.prepare(
+        "SELECT source, count(*), avg(elapsed_ms),
+                avg(CASE WHEN status IN ('failed', 'timeout') THEN 1.0 ELSE 0.0 END)
+         FROM fetches WHERE round_id >= ?1 AND status != 'skipped'
+         GROUP BY source ORDER BY source",
+    )?;
+    let rows = statement.query_map([from_round], |row| {
+        Ok(SourceStats {
+            source: row.get(0)?,
+            fetches: row.get(1)?,
+            avg_elapsed_ms: row.get(2)?,
+            failure_rate: row.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// When the newest article was fetched, for feed `updated` stamps.
+pub fn newest_fetch(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT max(fetched_at) FROM articles", [], |row| row.get(0))
+        .optional()
+        .map(Option::flatten)
+}

@@ -1,0 +1,213 @@
+//! The read commands against a database filled by a real round.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn item(title: &str, link: &str, date: &str) -> String {
+    format!(
+        "<item><title>{title}</title><link>{link}</link><pubDate>{date}</pubDate><description>About {title}</description></item>"
+    )
+}
+
+/// Two feeds sharing one syndicated headline, a failing source, two rounds.
+async fn filled() -> (MockServer, TestEnv) {
+    let server = MockServer::start().await.expect("mock server");
+    let alpha = format!(
+        "<rss version=\"2.0\"><channel><title>a</title>{}{}{}</channel></rss>",
+        item(
+            "Rust &amp; &lt;SQLite&gt; news",
+            "https://a.example/1",
+            "Sun, 22 Nov 2026 10:00:00 GMT"
+        ),
+        item(
+            "Older alpha story",
+            "https://a.example/2",
+            "Sat, 21 Nov 2026 10:00:00 GMT"
+        ),
+        item(
+            "Same headline everywhere",
+            "https://a.example/3",
+            "Sun, 22 Nov 2026 09:00:00 GMT"
+        ),
+    );
+    let beta = format!(
+        "<rss version=\"2.0\"><channel><title>b</title>{}{}</channel></rss>",
+        item(
+            "Beta exclusive",
+            "https://b.example/1",
+            "Sun, 22 Nov 2026 11:00:00 GMT"
+        ),
+        item(
+            "Same Headline, everywhere!",
+            "https://b.example/syndicated",
+            "Sun, 22 Nov 2026 08:00:00 GMT"
+        ),
+    );
+    server.route("/a.xml", MockResponse::ok("application/rss+xml", alpha));
+    server.route("/b.xml", MockResponse::ok("application/rss+xml", beta));
+    server.route("/down.xml", MockResponse::status(500));
+    let env = TestEnv::new(&config(
+        "",
+        &[
+            feed_source("alpha", &server.url("/a.xml")),
+            feed_source("beta", &server.url("/b.xml")),
+            feed_source("down", &server.url("/down.xml")),
+        ],
+    ));
+    env.once_json().await;
+    env.once_json().await;
+    (server, env)
+}
+
+async fn json_of(env: &TestEnv, args: &[&str]) -> Value {
+    let output = env.herald(args).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON output")
+}
+
+#[tokio::test]
+async fn latest_is_newest_first_one_per_story_and_filters() {
+    let (_server, env) = filled().await;
+    let all = json_of(&env, &["latest", "--format", "json"]).await;
+    let titles: Vec<&str> = all
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|a| a["title"].as_str().expect("title"))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Beta exclusive",
+            "Rust & <SQLite> news",
+            "Same headline everywhere",
+            "Older alpha story"
+        ],
+        "newest first; the syndicated copy collapsed into the first"
+    );
+    let beta = json_of(
+        &env,
+        &["latest", "--source", "beta", "-n", "1", "--format", "json"],
+    )
+    .await;
+    assert_eq!(beta.as_array().map(Vec::len), Some(1));
+    assert_eq!(beta[0]["source"], "beta");
+
+    let output = env
+        .herald(&["latest", "--format", "ndjson", "-n", "2"])
+        .await;
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+
+    let table = String::from_utf8_lossy(&env.herald(&["latest"]).await.stdout).into_owned();
+    assert!(
+        table.lines().all(|l| l.chars().count() <= 120),
+        "fits the width:\n{table}"
+    );
+    assert!(table.contains("Rust & <SQLite> news"), "{table}");
+}
+
+#[tokio::test]
+async fn sources_and_stats_report_state_from_the_tables() {
+    let (_server, env) = filled().await;
+    let sources = json_of(&env, &["sources", "--format", "json"]).await;
+    let by_name = |name: &str| {
+        sources
+            .as_array()
+            .and_then(|s| s.iter().find(|r| r["name"] == name))
+            .cloned()
+            .expect("listed")
+    };
+    assert_eq!(by_name("alpha")["state"]["articles"], 3);
+    assert_eq!(
+        by_name("beta")["state"]["last_new"],
+        0,
+        "second round found nothing new"
+    );
+    let down = by_name("down");
+    assert_eq!(down["state"]["consecutive_failures"], 2);
+    assert_eq!(
+        down["state"]["last_error"],
+        "HTTP 500 Internal Server Error"
+    );
+
+    let stats = json_of(&env, &["stats", "--format", "json"]).await;
+    assert_eq!(stats["rounds"].as_array().map(Vec::len), Some(2));
+    assert_eq!(stats["rounds"][0]["new"], 0);
+    assert_eq!(stats["rounds"][1]["new"], 5);
+    let down_stats = stats["sources"]
+        .as_array()
+        .and_then(|s| s.iter().find(|r| r["source"] == "down"))
+        .expect("down");
+    assert_eq!(
+        (
+            down_stats["fetches"].as_i64(),
+            down_stats["failure_rate"].as_f64()
+        ),
+        (Some(2), Some(1.0))
+    );
+    let table = String::from_utf8_lossy(&env.herald(&["stats"]).await.stdout).into_owned();
+    assert!(
+        table.contains("WALL S") && table.contains("100%"),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn export_is_a_valid_atom_and_json_feed() {
+    let (_server, env) = filled().await;
+    let output = env.herald(&["export", "--format", "atom"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let payload = herald::sources::Payload {
+        body: output.stdout.clone().into(),
+        content_type: Some("application/atom+xml".into()),
+        url: url::Url::parse("https://herald.example/export").expect("url"),
+    };
+    let entries = herald::sources::feed::parse_feed(&payload).expect("herald's own Atom parses");
+    assert_eq!(entries.len(), 4);
+    assert_eq!(
+        entries[1].title.as_deref(),
+        Some("Rust & <SQLite> news"),
+        "escaped, and unescaped back"
+    );
+    assert_eq!(entries[1].link.as_deref(), Some("https://a.example/1"));
+    assert!(entries.iter().all(|e| e.published_at.is_some()));
+
+    let feed = json_of(
+        &env,
+        &["export", "--format", "json", "-n", "2", "--source", "alpha"],
+    )
+    .await;
+    assert_eq!(feed["version"], "https://jsonfeed.org/version/1.1");
+    assert_eq!(feed["title"], "herald: alpha");
+    let items = feed["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2);
+    for required in ["id", "url", "title", "content_text", "date_published"] {
+        assert!(
+            items.iter().all(|i| i[required].is_string()),
+            "{required} in {items:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_database_is_explained() {
+    let env = TestEnv::new("");
+    let output = env.herald(&["latest"]).await;
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("herald.db") && stderr.contains("cannot open database"),
+        "{stderr}"
+    );
+}
