@@ -81,6 +81,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ReadFormat::Table)]
         format: ReadFormat,
     },
+    /// Full-text search over titles and summaries, best match first.
+    Search {
+        /// FTS5 query: words (all must match), "a phrase", OR, NOT, prefix*.
+        query: String,
+        /// How many.
+        #[arg(short = 'n', default_value_t = 20)]
+        count: usize,
+        #[arg(long, value_enum, default_value_t = ReadFormat::Table)]
+        format: ReadFormat,
+    },
     /// Recent rounds (wall vs ideal) and per-source latency and failure rate.
     Stats {
         /// How many recent rounds.
@@ -205,6 +215,11 @@ fn main() -> ExitCode {
             since,
             format.into(),
         )),
+        Command::Search {
+            query,
+            count,
+            format,
+        } => print(herald::read::search(&config, &query, count, format.into())),
         Command::Stats { rounds, format } => {
             print(herald::read::stats(&config, rounds, format.into()))
         }
@@ -222,6 +237,10 @@ fn main() -> ExitCode {
         Command::Bench { .. } => unreachable!("handled before the config is loaded"),
     };
     result.unwrap_or_else(|e| {
+        if let Some(bad @ herald::storage::StorageError::BadQuery { .. }) = e.downcast_ref() {
+            eprintln!("error: {bad}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
         tracing::error!("{e:#}");
         eprintln!("error: {e:#}");
         ExitCode::from(EXIT_RUNTIME)

@@ -1,4 +1,4 @@
-//! The read commands: `sources`, `latest`, `stats`, `export`.
+//! The read commands: `sources`, `latest`, `search`, `stats`, `export`.
 //!
 //! Each opens the database read-only (safe next to a running daemon),
 //! queries through [`crate::storage::reads`], and renders for people
@@ -153,7 +153,36 @@ pub fn latest(
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .map(|d| (now - d).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let articles = reads::latest(&conn, limit, sources, since.as_deref())?;
-    Ok(match output {
+    Ok(articles_output(&articles, output, now))
+}
+
+/// `herald search`: full-text matches in titles and summaries, best first.
+pub fn search(
+    config: &Config,
+    query: &str,
+    limit: usize,
+    output: Output,
+) -> Result<String, StorageError> {
+    let conn = storage::open_read_only(&config.daemon.database)?;
+    let version = storage::schema::version(&conn)?;
+    if version < 2 {
+        return Err(StorageError::Outdated {
+            path: config.daemon.database.clone(),
+            version,
+            needed: 2,
+        });
+    }
+    let articles = reads::search(&conn, query, limit)?;
+    Ok(articles_output(&articles, output, Utc::now()))
+}
+
+/// Articles as `SOURCE  AGE  TITLE  URL` rows fitting the terminal, or JSON.
+fn articles_output(
+    articles: &[reads::StoredArticle],
+    output: Output,
+    now: DateTime<Utc>,
+) -> String {
+    match output {
         Output::Table => {
             let width = width();
             let source_width = articles
@@ -163,7 +192,7 @@ pub fn latest(
                 .unwrap_or(6)
                 .max(6);
             let mut out = String::new();
-            for a in &articles {
+            for a in articles {
                 let age = ago(
                     Some(a.published_at.as_deref().unwrap_or(&a.fetched_at)),
                     now,
@@ -186,7 +215,7 @@ pub fn latest(
         }
         Output::Json => format!("{}\n", json!(articles)),
         Output::Ndjson => articles.iter().map(|a| format!("{}\n", json!(a))).collect(),
-    })
+    }
 }
 
 /// `herald stats`: recent rounds, then per-source latency and failure rate.

@@ -211,3 +211,70 @@ async fn a_missing_database_is_explained() {
         "{stderr}"
     );
 }
+
+fn described(title: &str, summary: &str, link: &str, date: &str) -> String {
+    format!(
+        "<item><title>{title}</title><link>{link}</link><pubDate>{date}</pubDate><description>{summary}</description></item>"
+    )
+}
+
+#[tokio::test]
+async fn search_finds_title_and_summary_words_best_match_first() {
+    let server = MockServer::start().await.expect("mock server");
+    let feed = format!(
+        "<rss version=\"2.0\"><channel><title>s</title>{}{}{}</channel></rss>",
+        described(
+            "Rust 2.0 released",
+            "The compiler team ships a new edition.",
+            "https://s.example/rust",
+            "Sat, 21 Nov 2026 10:00:00 GMT"
+        ),
+        described(
+            "Gardening tips",
+            "Why rust on your tools is bad news.",
+            "https://s.example/garden",
+            "Sun, 22 Nov 2026 10:00:00 GMT"
+        ),
+        described(
+            "Café prices",
+            "Nothing to see.",
+            "https://s.example/cafe",
+            "Sun, 22 Nov 2026 11:00:00 GMT"
+        ),
+    );
+    server.route("/s.xml", MockResponse::ok("application/rss+xml", feed));
+    let env = TestEnv::new(&config("", &[feed_source("s", &server.url("/s.xml"))]));
+    env.once_json().await;
+
+    let urls = |found: &Value| -> Vec<String> {
+        found
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|a| a["url"].as_str().expect("url").to_owned())
+            .collect()
+    };
+    let rust = json_of(&env, &["search", "rust", "--format", "json"]).await;
+    assert_eq!(
+        urls(&rust),
+        ["https://s.example/rust", "https://s.example/garden"],
+        "the title hit ranks above the newer summary hit"
+    );
+    let edition = json_of(&env, &["search", "edition", "--format", "json"]).await;
+    assert_eq!(urls(&edition), ["https://s.example/rust"], "summary words");
+    let cafe = json_of(&env, &["search", "cafe", "--format", "json"]).await;
+    assert_eq!(urls(&cafe), ["https://s.example/cafe"], "diacritics folded");
+    let none = json_of(&env, &["search", "nonexistent", "--format", "json"]).await;
+    assert_eq!(urls(&none), Vec::<String>::new());
+
+    let table = String::from_utf8_lossy(&env.herald(&["search", "rust"]).await.stdout).into_owned();
+    assert!(table.contains("Rust 2.0 released"), "{table}");
+
+    let bad = env.herald(&["search", "\"unbalanced"]).await;
+    assert_eq!(bad.status.code(), Some(2), "a bad query is a usage error");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("search query \"\\\"unbalanced\" is not valid"),
+        "{stderr}"
+    );
+}

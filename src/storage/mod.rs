@@ -12,7 +12,7 @@
 //! fsyncs instead of a thousand.
 
 pub mod reads;
-mod schema;
+pub mod schema;
 mod writes;
 
 use std::collections::HashMap;
@@ -43,6 +43,19 @@ pub enum StorageError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database writer has stopped")]
     WriterGone,
+    /// The database predates a feature; the daemon (or `herald once`)
+    /// migrates it on its next start.
+    #[error("{}: database schema version {version} predates this command (needs {needed}); run `herald once` or restart the daemon to upgrade it", .path.display())]
+    Outdated {
+        path: PathBuf,
+        version: i64,
+        needed: i64,
+    },
+    /// A `herald search` query FTS5 cannot parse; carries SQLite's reason.
+    #[error(
+        "search query {query:?} is not valid: {reason} (words are matched as given; quote phrases with \"...\", use AND / OR / NOT, prefix* for prefixes)"
+    )]
+    BadQuery { query: String, reason: String },
 }
 
 /// What a round needs to know before it starts: each source's persisted
@@ -290,13 +303,17 @@ fn execute(conn: &Connection, command: &Command) -> rusqlite::Result<Answer> {
     }
 }
 
-/// Runs `commands` in one transaction; all or nothing.
+/// Runs `commands` in one transaction; all or nothing. New articles join
+/// the full-text index in the same transaction, in one statement (see
+/// [`writes::index_new_articles`]).
 fn run_transaction(conn: &mut Connection, commands: &[Command]) -> rusqlite::Result<Vec<Answer>> {
     let tx = conn.transaction()?;
+    let last_indexed = writes::last_article_id(&tx)?;
     let answers = commands
         .iter()
         .map(|command| execute(&tx, command))
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    writes::index_new_articles(&tx, last_indexed)?;
     tx.commit()?;
     Ok(answers)
 }

