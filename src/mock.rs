@@ -85,6 +85,8 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     pub headers: Vec<(String, String)>,
     pub received_at: Instant,
+    /// The request body (webhook payloads), read before answering.
+    pub body: Bytes,
 }
 
 type Fallback = Arc<dyn Fn(&str) -> Option<MockResponse> + Send + Sync>;
@@ -198,11 +200,18 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<MockBody> {
     let _guard = InFlight(&state.in_flight);
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let path = req.uri().path().to_owned();
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
     lock(&state.requests).push(RecordedRequest {
         path: path.clone(),
-        query: req.uri().query().map(str::to_owned),
-        headers: req
-            .headers()
+        query: parts.uri.query().map(str::to_owned),
+        body,
+        headers: parts
+            .headers
             .iter()
             .map(|(k, v)| {
                 (
@@ -231,8 +240,8 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<MockBody> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
         .map(|(_, v)| v.clone());
-    let if_none_match = req
-        .headers()
+    let if_none_match = parts
+        .headers
         .get("if-none-match")
         .and_then(|v| v.to_str().ok());
     if etag.is_some() && etag.as_deref() == if_none_match {

@@ -57,11 +57,31 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 pub async fn with_retries<T, F, Fut>(
     policy: RetryPolicy,
     deadline: Instant,
-    mut attempt: F,
+    attempt: F,
 ) -> (Result<T, FetchError>, u32)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, FetchError>>,
+{
+    retry_transient(policy, deadline, attempt, |error: &FetchError| {
+        should_retry(error).then(|| error.retry_after())
+    })
+    .await
+}
+
+/// The retry loop itself, for any error: `transient` says whether an error
+/// is worth another try (`Some`) and whether the server named a delay
+/// (`Some(Some(d))`). Shared by fetches and alert webhooks.
+pub async fn retry_transient<T, E, F, Fut>(
+    policy: RetryPolicy,
+    deadline: Instant,
+    mut attempt: F,
+    transient: impl Fn(&E) -> Option<Option<Duration>>,
+) -> (Result<T, E>, u32)
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut delays = backoff::ExponentialBackoffBuilder::new()
         .with_initial_interval(policy.initial)
@@ -79,12 +99,13 @@ where
             Ok(value) => return (Ok(value), attempts),
             Err(error) => error,
         };
-        if attempts > policy.retries || !should_retry(&error) {
-            return (Err(error), attempts);
-        }
+        let hint = match transient(&error) {
+            Some(hint) if attempts <= policy.retries => hint,
+            _ => return (Err(error), attempts),
+        };
         let computed = delays.next_backoff().unwrap_or(policy.max);
         // The server knows best when it will be ready.
-        let delay = error.retry_after().unwrap_or(computed);
+        let delay = hint.unwrap_or(computed);
         if Instant::now() + delay >= deadline {
             return (Err(error), attempts);
         }
