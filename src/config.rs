@@ -91,6 +91,8 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
+    pub alerts: AlertsConfig,
     pub sources: Vec<Arc<SourceSpec>>,
     /// Things worth telling the operator that do not stop herald.
     pub warnings: Vec<String>,
@@ -294,6 +296,23 @@ impl Default for HttpConfig {
     }
 }
 
+/// `[metrics]`: the optional Prometheus and health-check listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to serve `/metrics` and `/healthz` on; off when absent.
+    /// Bind to loopback unless a scraper elsewhere needs it.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `[alerts]`: tell someone when a source changes state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// URL that receives one JSON POST per source state change; off when absent.
+    pub webhook: Option<String>,
+}
+
 /// `[log]`: where the daemon's log lines go besides stderr.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -395,6 +414,10 @@ struct RawConfig {
     http: HttpConfig,
     #[serde(default)]
     log: LogConfig,
+    #[serde(default)]
+    metrics: MetricsConfig,
+    #[serde(default)]
+    alerts: AlertsConfig,
     #[serde(default)]
     sources: Vec<RawSource>,
 }
@@ -571,6 +594,16 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
     if log.file.is_empty() || log.file.contains('/') {
         global("log.file", "must be a plain file name".into());
     }
+    if let Some(webhook) = &raw.alerts.webhook {
+        match url::Url::parse(webhook) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            Ok(url) => global(
+                "alerts.webhook",
+                format!("must be an http or https URL, not {}:", url.scheme()),
+            ),
+            Err(e) => global("alerts.webhook", format!("is not a URL: {e}")),
+        }
+    }
     if http.user_agent.trim().is_empty() || !http.user_agent.is_ascii() {
         global("http.user_agent", "must be a non-empty ASCII string".into());
     }
@@ -686,6 +719,8 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
         daemon,
         http,
         log,
+        metrics: raw.metrics,
+        alerts: raw.alerts,
         sources,
         warnings,
     })
@@ -763,6 +798,36 @@ title = "title"
         assert!(message.contains("h.toml"), "{message}");
         assert!(message.contains("line 2"), "{message}");
         assert!(message.contains("wokers"), "{message}");
+    }
+
+    #[test]
+    fn metrics_and_alerts_are_checked_with_their_line() {
+        let err = load_from_str(Path::new("h.toml"), "[metrics]\nlisten = \"everywhere\"\n")
+            .expect_err("bad address must fail");
+        let message = err.to_string();
+        assert!(
+            message.contains("line 2") && message.contains("listen"),
+            "{message}"
+        );
+        let problems = problems_of("[alerts]\nwebhook = \"ftp://hooks.example/x?token=k\"\n");
+        let shown = problems[0].to_string();
+        assert!(
+            shown.starts_with(
+                "/etc/herald/test.toml:2: key `alerts.webhook`: must be an http or https URL"
+            ),
+            "{shown}"
+        );
+        assert!(!shown.contains("token=k"), "the URL is not echoed: {shown}");
+        let config = load_from_str(
+            Path::new("h.toml"),
+            "[metrics]\nlisten = \"127.0.0.1:9464\"\n[alerts]\nwebhook = \"http://10.0.0.2/hook\"\n",
+        )
+        .expect("valid");
+        assert_eq!(config.metrics.listen, Some(([127, 0, 0, 1], 9464).into()));
+        assert_eq!(
+            config.alerts.webhook.as_deref(),
+            Some("http://10.0.0.2/hook")
+        );
     }
 
     #[test]

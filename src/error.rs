@@ -18,6 +18,13 @@ pub enum Error {
     Signals(std::io::Error),
     #[error("scheduler: {0}")]
     Scheduler(String),
+    #[error("[metrics] listen = \"{addr}\": cannot listen: {source}")]
+    MetricsListen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("[alerts] webhook: {0}")]
+    Alerts(String),
 }
 
 /// Shorthand for results carrying [`Error`].

@@ -15,9 +15,15 @@
 //!   ([`shutdown`]). [`app`] wires the parts for `herald once`; `main.rs` is
 //!   the CLI around both.
 //!
-//! Only `fetch` knows reqwest, only `storage` knows rusqlite, and a source
+//! - [`metrics`] serves `/metrics` and `/healthz` from what rounds report;
+//!   [`alerts`] POSTs source state changes to a webhook. Both watch the
+//!   daemon from the side: neither can delay a round.
+//! - [`read`] is the read-only commands (`latest`, `search`, `export`, ...).
+//!
+//! Only `fetch` (and the alert webhook) knows reqwest, only `storage` knows rusqlite, and a source
 //! kind knows neither: it turns bytes into [`article::ItemDraft`]s.
 
+pub mod alerts;
 pub mod app;
 pub mod article;
 pub mod bench;
@@ -26,6 +32,7 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod fetch;
+pub mod metrics;
 pub mod mock;
 pub mod outcome;
 pub mod pool;

@@ -320,6 +320,26 @@ fn describe(config: &Config) -> String {
         humantime::format_duration(d.round_timeout),
         d.schedule,
     );
+    out.insert_str(
+        out.len() - 1,
+        &format!(
+            "metrics: {}\nalerts: {}\n",
+            config.metrics.listen.map_or_else(
+                || "off".to_owned(),
+                |addr| format!("http://{addr}/metrics, /healthz")
+            ),
+            config
+                .alerts
+                .webhook
+                .as_deref()
+                .and_then(|w| url::Url::parse(w).ok())
+                .map_or_else(
+                    || "off".to_owned(),
+                    // The host only: webhook URLs often carry a token.
+                    |url| format!("webhook to {}", url.host_str().unwrap_or("?"))
+                ),
+        ),
+    );
     let rows: Vec<Vec<String>> = config
         .sources
         .iter()

@@ -76,6 +76,8 @@ pub struct FetchOutcome {
     pub next_check: Option<ServerHint>,
     /// `host:port` first contacted, for per-host backoff.
     pub host: Option<String>,
+    /// Size of the (decompressed) body received; 0 for a 304 or no response.
+    pub body_bytes: u64,
 }
 
 /// What earlier fetches taught us about a source, kept in the database.
@@ -139,6 +141,7 @@ impl FetchOutcome {
             network_failure: false,
             next_check: None,
             host: None,
+            body_bytes: 0,
         }
     }
 }

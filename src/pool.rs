@@ -14,6 +14,7 @@
 //! schedules at once).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -81,6 +82,8 @@ impl FetchJob {
 pub struct WorkerPool {
     queue: mpsc::Sender<FetchJob>,
     workers: Vec<JoinHandle<()>>,
+    /// Jobs being worked on right now, for the metrics gauge.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl WorkerPool {
@@ -94,19 +97,30 @@ impl WorkerPool {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         let fetcher = Arc::new(Fetcher { client, retry });
+        let in_flight = Arc::new(AtomicUsize::new(0));
         let workers = (0..workers.max(1))
             .map(|id| {
                 let receiver = Arc::clone(&receiver);
                 let fetcher = Arc::clone(&fetcher);
-                tokio::spawn(worker(id, receiver, fetcher))
+                tokio::spawn(worker(id, receiver, fetcher, Arc::clone(&in_flight)))
             })
             .collect();
-        WorkerPool { queue, workers }
+        WorkerPool {
+            queue,
+            workers,
+            in_flight,
+        }
     }
 
     /// A handle for enqueuing jobs.
     pub fn queue(&self) -> mpsc::Sender<FetchJob> {
         self.queue.clone()
+    }
+
+    /// What the metrics gauges watch: the queue (weakly, so watching never
+    /// keeps a retired pool alive) and the in-flight counter.
+    pub fn gauges(&self) -> (mpsc::WeakSender<FetchJob>, Arc<AtomicUsize>) {
+        (self.queue.downgrade(), Arc::clone(&self.in_flight))
     }
 
     /// Closes the queue and waits for the workers to finish the jobs already in it.
@@ -140,11 +154,17 @@ impl Fetcher {
     }
 }
 
-async fn worker(id: usize, receiver: Arc<Mutex<mpsc::Receiver<FetchJob>>>, client: Arc<Fetcher>) {
+async fn worker(
+    id: usize,
+    receiver: Arc<Mutex<mpsc::Receiver<FetchJob>>>,
+    client: Arc<Fetcher>,
+    in_flight: Arc<AtomicUsize>,
+) {
     loop {
         // The lock is held only while waiting for the next job.
         let next = receiver.lock().await.recv().await;
         let Some(job) = next else { break };
+        in_flight.fetch_add(1, Ordering::Relaxed);
         let span = tracing::debug_span!("fetch", round_id = job.round_id, source = %job.source.name, worker = id);
         let reply = match &job.follow_up {
             None => JobReply::Source(run_source(&client, &job).instrument(span).await),
@@ -157,6 +177,7 @@ async fn worker(id: usize, receiver: Arc<Mutex<mpsc::Receiver<FetchJob>>>, clien
         // A worker never blocks here (the channel is unbounded) and never
         // enqueues: follow-ups are queued by the round, so a full queue can
         // never leave every worker waiting on itself.
+        in_flight.fetch_sub(1, Ordering::Relaxed);
         let _ = job.reply.send(reply);
     }
 }
@@ -259,6 +280,7 @@ async fn run_source(client: &Fetcher, job: &FetchJob) -> FetchOutcome {
             network_failure: false,
             next_check: fetched.hint,
             host: None,
+            body_bytes: fetched.body_bytes,
         },
     };
     outcome.attempts = attempts.max(1);
@@ -348,6 +370,7 @@ struct Fetched {
     moved_to: Option<url::Url>,
     /// The later of the HTTP freshness and the feed's `<ttl>`.
     hint: Option<ServerHint>,
+    body_bytes: u64,
 }
 
 fn payload_of(response: HttpResponse) -> Payload {
@@ -373,9 +396,11 @@ async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<
             validators,
             moved_to,
             hint: freshness,
+            body_bytes: 0,
         });
     }
     let payload = payload_of(response);
+    let body_bytes = payload.body.len() as u64;
     // Relative links resolve against where the body really came from.
     let base = payload.url.clone();
     let parsed = if payload.body.len() <= INLINE_PARSE_MAX_BYTES {
@@ -417,5 +442,6 @@ async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<
         validators,
         moved_to,
         hint,
+        body_bytes,
     })
 }

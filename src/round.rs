@@ -73,6 +73,8 @@ pub struct SourceReport {
     /// Follow-up items that failed (Hacker News items); the source may still be ok.
     pub failed_items: usize,
     pub error: Option<String>,
+    /// Body size received (decompressed); 0 for a 304.
+    pub body_bytes: u64,
 }
 
 /// Round totals: `ok` counts 304s too, `failed` counts timeouts too.
@@ -134,6 +136,7 @@ impl RoundRunner {
             seen: 0,
             failed_items: outcome.failed_items,
             error: outcome.error.clone(),
+            body_bytes: outcome.body_bytes,
         };
         (line, self.storage.commit_fetch(round_id, outcome))
     }

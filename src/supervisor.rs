@@ -24,10 +24,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
+use tokio_util::sync::CancellationToken;
+
+use crate::alerts::{self, Alert, SourceState, StateTracker};
 use crate::app::start_pool;
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::fetch::HostLimits;
+use crate::metrics::{self, Metrics};
 use crate::pool::WorkerPool;
 use crate::round::{RoundReport, RoundRunner};
 use crate::scheduler::Scheduler;
@@ -55,6 +59,9 @@ struct RoundDone {
 
 struct Supervisor {
     config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    /// Finished rounds, for the observer (metrics per source, alerts).
+    observer: mpsc::UnboundedSender<RoundReport>,
     storage: Storage,
     pool: WorkerPool,
     runner: RoundRunner,
@@ -79,7 +86,35 @@ pub async fn run(config: Config) -> Result<Exit> {
     let pool = start_pool(&config)?;
     let hosts = HostLimits::new(config.http.per_host_concurrency);
     let runner = runner_for(&config, &pool, &storage, &shutdown, hosts);
+    let metrics = Arc::new(Metrics::new());
+    let (queue, in_flight) = pool.gauges();
+    metrics.watch_pool(queue, in_flight);
+    metrics.set_expected_interval(shortest_interval(&config));
+    let listener_stop = CancellationToken::new();
+    let listener = match config.metrics.listen {
+        Some(addr) => Some(
+            metrics::serve(addr, Arc::clone(&metrics), listener_stop.clone())
+                .await
+                .map_err(|source| Error::MetricsListen { addr, source })?,
+        ),
+        None => None,
+    };
+    let webhook = match &config.alerts.webhook {
+        Some(url) => Some(start_webhook(url, &config)?),
+        None => None,
+    };
+    let seed = storage.source_memory(None).await?.sources;
+    let (observer, observed) = mpsc::unbounded_channel();
+    let observer_task = tokio::spawn(observe_rounds(
+        observed,
+        storage.clone(),
+        Arc::clone(&metrics),
+        StateTracker::seeded(&seed, chrono::Utc::now()),
+        webhook.as_ref().map(|(sender, _)| sender.clone()),
+    ));
     let mut sup = Supervisor {
+        metrics,
+        observer,
         config: Arc::new(config),
         storage,
         pool,
@@ -128,9 +163,93 @@ pub async fn run(config: Config) -> Result<Exit> {
             () = watchdog_tick(&mut watchdog) => notify(&[NotifyState::Watchdog]),
         }
     }
-    let exit = sup.drain(&mut controls).await;
+    let exit = sup.drain(&mut controls, observer_task).await;
     signal_handle.close();
+    listener_stop.cancel();
+    if let Some(listener) = listener {
+        let _ = listener.await;
+    }
+    if let Some((sender, task)) = webhook {
+        // Alerts still queued get the shutdown grace, no more.
+        drop(sender);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    }
     exit
+}
+
+/// The shortest interval between rounds any schedule promises.
+fn shortest_interval(config: &Config) -> Option<std::time::Duration> {
+    config
+        .schedules()
+        .iter()
+        .filter_map(|schedule| crate::scheduler::interval_of(schedule))
+        .min()
+}
+
+/// Builds the webhook's own client: the operator chose this URL, so it may be
+/// on a private network, unlike a source's.
+fn start_webhook(
+    url: &str,
+    config: &Config,
+) -> Result<(mpsc::UnboundedSender<Alert>, tokio::task::JoinHandle<()>)> {
+    let url = url::Url::parse(url).map_err(|e| Error::Alerts(e.to_string()))?;
+    let client = reqwest::Client::builder()
+        .timeout(config.http.timeout)
+        .connect_timeout(config.http.connect_timeout)
+        .user_agent(config.http.user_agent.clone())
+        .build()
+        .map_err(|e| Error::Alerts(e.without_url().to_string()))?;
+    Ok(alerts::start_webhook(
+        url,
+        client,
+        config.http.retry_policy(),
+    ))
+}
+
+/// After each round: reads back every source's persisted state, updates the
+/// per-source metrics, and announces state changes (log line and webhook).
+/// Runs beside the rounds, so a slow database read or webhook never delays one.
+async fn observe_rounds(
+    mut reports: mpsc::UnboundedReceiver<RoundReport>,
+    storage: Storage,
+    metrics: Arc<Metrics>,
+    mut tracker: StateTracker,
+    webhook: Option<mpsc::UnboundedSender<Alert>>,
+) {
+    while let Some(report) = reports.recv().await {
+        let memory = match storage.source_memory(None).await {
+            Ok(memory) => memory.sources,
+            Err(e) => {
+                warn!(error = %e, "cannot read source states after the round");
+                continue;
+            }
+        };
+        let now = chrono::Utc::now();
+        for source in &report.sources {
+            let Some(state) = memory.get(&source.name) else {
+                continue;
+            };
+            metrics.record_source_state(&source.name, state);
+            let reason = || match &source.error {
+                Some(error) => error.clone(),
+                None => format!(
+                    "{} (HTTP {})",
+                    source.status.as_str(),
+                    source
+                        .http_status
+                        .map_or_else(|| "-".to_owned(), |s| s.to_string())
+                ),
+            };
+            if let Some(alert) =
+                tracker.observe(&source.name, SourceState::of(state, now), reason, now)
+            {
+                info!(source = %alert.source, from = ?alert.old_state, to = ?alert.new_state, reason = %alert.reason, "source state changed");
+                if let Some(webhook) = &webhook {
+                    let _ = webhook.send(alert);
+                }
+            }
+        }
+    }
 }
 
 async fn watchdog_tick(watchdog: &mut Option<tokio::time::Interval>) {
@@ -209,6 +328,8 @@ impl Supervisor {
             Ok(report) => {
                 let status = format!("last {}", report.summary_line());
                 notify(&[NotifyState::Status(&status)]);
+                self.metrics.record_round(&report);
+                let _ = self.observer.send(report);
                 Ok(())
             }
             Err(StorageError::WriterGone) => Err(StorageError::WriterGone.into()),
@@ -256,6 +377,9 @@ impl Supervisor {
         if new.log != old.log {
             warn!("[log] changes take effect after a restart");
         }
+        if new.metrics != old.metrics || new.alerts != old.alerts {
+            warn!("[metrics] and [alerts] changes take effect after a restart");
+        }
         let mut summary = source_diff(&old, &new);
         let pool_changed = new.daemon.workers != old.daemon.workers
             || new.daemon.queue_capacity != old.daemon.queue_capacity
@@ -263,6 +387,8 @@ impl Supervisor {
         if pool_changed {
             match start_pool(&new) {
                 Ok(pool) => {
+                    let (queue, in_flight) = pool.gauges();
+                    self.metrics.watch_pool(queue, in_flight);
                     let retired = std::mem::replace(&mut self.pool, pool);
                     // The old pool's workers finish the rounds already queued
                     // on it, then stop when those rounds drop their handles.
@@ -293,6 +419,7 @@ impl Supervisor {
         for warning in &new.warnings {
             warn!("{warning}");
         }
+        self.metrics.set_expected_interval(shortest_interval(&new));
         self.config = Arc::new(new);
         info!(
             "config reloaded: {}",
@@ -305,7 +432,11 @@ impl Supervisor {
     }
 
     /// Graceful shutdown; see the module doc.
-    async fn drain(mut self, controls: &mut mpsc::Receiver<Control>) -> Result<Exit> {
+    async fn drain(
+        mut self,
+        controls: &mut mpsc::Receiver<Control>,
+        observer: tokio::task::JoinHandle<()>,
+    ) -> Result<Exit> {
         let grace = self.config.daemon.shutdown_grace;
         info!(
             rounds = self.rounds.len(),
@@ -342,6 +473,9 @@ impl Supervisor {
         drop(self.runner);
         self.pool.stop().await;
         while self.retired.join_next().await.is_some() {}
+        // The observer reads the database: let it finish before closing.
+        drop(self.observer);
+        let _ = observer.await;
         self.storage.close().await?;
         info!("stopped cleanly");
         Ok(Exit::Clean)

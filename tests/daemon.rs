@@ -452,3 +452,256 @@ async fn the_log_file_has_round_lines_in_text_and_json() {
         }
     }
 }
+
+/// A loopback port free right now, for a listener the daemon will bind.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("the listener answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("text body"))
+}
+
+/// Parses Prometheus text: every sample line is `name{labels} value` with a
+/// number, and every family has HELP and TYPE lines before its samples.
+fn samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut typed = std::collections::HashSet::new();
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split(' ');
+            let name = parts.next().expect("family name");
+            let kind = parts.next().expect("family type");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            typed.insert(name.to_owned());
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("name and value");
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("number in {line}"));
+        let name = series.split('{').next().expect("name");
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "metric name {name}"
+        );
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix).filter(|f| typed.contains(*f)))
+            .unwrap_or(name);
+        assert!(typed.contains(family), "TYPE before samples of {name}");
+        out.insert(series.to_owned(), value);
+    }
+    out
+}
+
+#[tokio::test]
+async fn metrics_counters_match_the_tables_and_healthz_reports_ok() {
+    let server = MockServer::start().await.expect("mock server");
+    server.route(
+        "/a.xml",
+        MockResponse::ok("application/rss+xml", rss_feed("a", 3)).header("etag", "\"v1\""),
+    );
+    server.route("/down.xml", MockResponse::status(500));
+    let port = free_port();
+    let metrics = format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n");
+    let sources = [
+        feed_source("a", &server.url("/a.xml")),
+        feed_source("down", &server.url("/down.xml")),
+    ];
+    let env = TestEnv::new(&config(&format!("{EVERY_SECOND}{metrics}"), &sources));
+    let mut daemon = Daemon::start(&env).await;
+    daemon.wait_rounds(3).await;
+    // Stop the rounds (a yearly schedule), then the counters must settle on
+    // exactly what the tables hold.
+    env.rewrite(&config(&format!("{YEARLY}{metrics}"), &sources));
+    daemon.signal(Signal::SIGHUP);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, text) = get(&format!("http://127.0.0.1:{port}/metrics")).await;
+        assert_eq!(status, 200);
+        let found = samples(&text);
+        let mut expected = std::collections::BTreeMap::new();
+        expected.insert(
+            "herald_rounds_total".to_owned(),
+            count(
+                &env,
+                "SELECT count(*) FROM rounds WHERE finished_at IS NOT NULL",
+            ) as f64,
+        );
+        expected.insert(
+            "herald_articles_stored_total".to_owned(),
+            count(&env, "SELECT count(*) FROM articles") as f64,
+        );
+        let db = env.db();
+        let mut statement = db
+            .prepare("SELECT source, status, count(*) FROM fetches GROUP BY source, status")
+            .expect("query");
+        let rows = statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .expect("rows");
+        for row in rows {
+            let (source, status, n) = row.expect("row");
+            expected.insert(
+                format!("herald_fetches_total{{source=\"{source}\",status=\"{status}\"}}"),
+                n as f64,
+            );
+        }
+        let fetch_series = found
+            .keys()
+            .filter(|k| k.starts_with("herald_fetches_total{"))
+            .count();
+        let settled = fetch_series + 2 == expected.len()
+            && expected.iter().all(|(k, v)| found.get(k) == Some(v));
+        if settled {
+            assert!(found["herald_rounds_total"] >= 3.0);
+            assert_eq!(
+                found["herald_source_consecutive_failures{source=\"down\"}"],
+                count(
+                    &env,
+                    "SELECT consecutive_failures FROM sources WHERE name = 'down'"
+                ) as f64
+            );
+            assert!(
+                found["herald_source_not_modified_ratio{source=\"a\"}"] > 0.0,
+                "the etag made later fetches 304s"
+            );
+            assert!(found["herald_source_conditional_get_bytes_saved_total{source=\"a\"}"] > 0.0);
+            assert!(found["herald_last_successful_round_timestamp_seconds"] > 1.7e9);
+            assert_eq!(found["herald_fetches_in_flight"], 0.0);
+            assert_eq!(
+                found["herald_round_duration_seconds_count"],
+                found["herald_rounds_total"]
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never matched the tables:\nexpected {expected:#?}\nfound {found:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = get(&format!("http://127.0.0.1:{port}/healthz")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("ok: the last round finished"), "{body}");
+
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .is_err(),
+        "the listener shuts down with the daemon"
+    );
+}
+
+#[tokio::test]
+async fn healthz_turns_503_when_rounds_stop_finishing() {
+    let server = MockServer::start().await.expect("mock server");
+    // Answers once, then hangs past the test: every later round is stuck.
+    server.route_sequence(
+        "/a.xml",
+        vec![
+            MockResponse::ok("application/rss+xml", rss_feed("a", 2)),
+            MockResponse::ok("application/rss+xml", rss_feed("a", 2))
+                .delayed(Duration::from_secs(120)),
+        ],
+    );
+    let port = free_port();
+    let env = TestEnv::new(&config(
+        &format!(
+            "{EVERY_SECOND}\nrun_on_start = false\nround_timeout = \"100s\"\nshutdown_grace = \"100ms\"\n[http]\ntimeout = \"100s\"\nretries = 0\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+        &[feed_source("a", &server.url("/a.xml"))],
+    ));
+    let mut daemon = Daemon::start(&env).await;
+    daemon.wait_rounds(1).await;
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let deadline = Instant::now() + PATIENCE;
+    let body = loop {
+        let (status, body) = get(&url).await;
+        if status == 503 {
+            break body;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(Instant::now() < deadline, "never turned unhealthy: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        body.starts_with("unhealthy: the last round finished")
+            && body.contains("rounds are due every 1s (allowed: 2s)"),
+        "{body}"
+    );
+    assert!(
+        server.hits("/a.xml") >= 2,
+        "the second fetch is the one hanging"
+    );
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+}
+
+#[tokio::test]
+async fn a_state_change_is_posted_to_the_webhook_once_with_retries() {
+    let server = MockServer::start().await.expect("mock server");
+    let feed = MockResponse::ok("application/rss+xml", rss_feed("f", 2));
+    // ok, then failing: one alert (ok → degraded), then nothing more while it keeps failing.
+    server.route_sequence("/f.xml", vec![feed, MockResponse::status(500)]);
+    // The webhook fails once (retried), then accepts.
+    server.route_sequence(
+        "/hook",
+        vec![MockResponse::status(502), MockResponse::status(204)],
+    );
+    let env = TestEnv::new(&config(
+        &format!(
+            "{EVERY_SECOND}\n[http]\nbackoff_initial = \"10ms\"\n[alerts]\nwebhook = \"{}\"\n",
+            server.url("/hook?token=s3cret")
+        ),
+        &[feed_source("f", &server.url("/f.xml"))],
+    ));
+    let mut daemon = Daemon::start(&env).await;
+    eventually("the alert is delivered after a retry", || {
+        server.hits("/hook") >= 2
+    })
+    .await;
+    daemon.wait_rounds(4).await;
+    let posts: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/hook")
+        .collect();
+    assert_eq!(
+        posts.len(),
+        2,
+        "one alert, one retry; no repeat while still degraded"
+    );
+    let alert: serde_json::Value = serde_json::from_slice(&posts[1].body).expect("JSON alert");
+    assert_eq!(alert["source"], "f");
+    assert_eq!(alert["old_state"], "ok");
+    assert_eq!(alert["new_state"], "degraded");
+    assert_eq!(alert["reason"], "HTTP 500 Internal Server Error");
+    assert!(alert["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(
+        posts[0].body, posts[1].body,
+        "the retry sends the same message"
+    );
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+    let log = daemon.log();
+    assert!(log.contains("source state changed"), "{log}");
+    assert!(
+        !log.contains("s3cret"),
+        "the webhook's token never reaches the log"
+    );
+}

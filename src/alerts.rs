@@ -1,0 +1,238 @@
+//! `[alerts] webhook`: one JSON POST when a source changes state.
+//!
+//! A source is `ok`, `degraded` (failing, not yet paused), `paused` (the
+//! circuit breaker is open) or `disabled` (it answered 410 Gone). The state
+//! is read from what the round persisted, so an alert says exactly what
+//! `herald sources` shows. Deliveries run on their own task, in order, with
+//! the shared retry loop (exponential backoff with jitter); a round never
+//! waits for them. A webhook that keeps failing is logged once per state it
+//! failed to announce, not once per round.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::fetch::RetryPolicy;
+use crate::fetch::retry::retry_transient;
+use crate::outcome::SourceMemory;
+
+/// How long one alert may keep retrying before it is given up.
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(300);
+
+/// What an operator needs to know about a source at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceState {
+    Ok,
+    Degraded,
+    Paused,
+    Disabled,
+}
+
+impl SourceState {
+    /// Derives the state from the source's persisted breaker memory.
+    pub fn of(memory: &SourceMemory, now: DateTime<Utc>) -> SourceState {
+        if memory.gone_at.is_some() {
+            SourceState::Disabled
+        } else if memory.paused_until.is_some_and(|until| until > now) {
+            SourceState::Paused
+        } else if memory.consecutive_failures > 0 {
+            SourceState::Degraded
+        } else {
+            SourceState::Ok
+        }
+    }
+}
+
+/// The message POSTed to the webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    pub source: String,
+    pub old_state: SourceState,
+    pub new_state: SourceState,
+    /// The last error (already free of secrets), or why it recovered.
+    pub reason: String,
+    pub time: String,
+}
+
+/// Remembers each source's last state and says when it changed.
+#[derive(Debug, Default)]
+pub struct StateTracker {
+    states: HashMap<String, SourceState>,
+}
+
+impl StateTracker {
+    /// Starts from the states the database already holds, so a restart does
+    /// not re-announce every failing source.
+    pub fn seeded<'a>(
+        memories: impl IntoIterator<Item = (&'a String, &'a SourceMemory)>,
+        now: DateTime<Utc>,
+    ) -> StateTracker {
+        StateTracker {
+            states: memories
+                .into_iter()
+                .map(|(name, memory)| (name.clone(), SourceState::of(memory, now)))
+                .collect(),
+        }
+    }
+
+    /// Records `state` for `source`; an [`Alert`] when it differs from the
+    /// last one (a source seen for the first time counts as coming from `ok`).
+    pub fn observe(
+        &mut self,
+        source: &str,
+        state: SourceState,
+        reason: impl FnOnce() -> String,
+        now: DateTime<Utc>,
+    ) -> Option<Alert> {
+        let old = self
+            .states
+            .insert(source.to_owned(), state)
+            .unwrap_or(SourceState::Ok);
+        (old != state).then(|| Alert {
+            source: source.to_owned(),
+            old_state: old,
+            new_state: state,
+            reason: reason(),
+            time: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        })
+    }
+}
+
+/// Starts the delivery task; alerts sent to the returned channel are POSTed
+/// in order. Ends when every sender is dropped.
+pub fn start_webhook(
+    url: url::Url,
+    client: reqwest::Client,
+    policy: RetryPolicy,
+) -> (mpsc::UnboundedSender<Alert>, JoinHandle<()>) {
+    let (sender, mut alerts) = mpsc::unbounded_channel::<Alert>();
+    let task = tokio::spawn(async move {
+        // Never log the URL itself: webhook URLs often carry a token.
+        let target = url.host_str().unwrap_or("webhook").to_owned();
+        let mut reported: HashSet<(String, SourceState)> = HashSet::new();
+        while let Some(alert) = alerts.recv().await {
+            let deadline = tokio::time::Instant::now() + DELIVERY_DEADLINE;
+            let (result, attempts) = retry_transient(
+                policy,
+                deadline,
+                || post(&client, &url, &alert),
+                |failure: &Failure| failure.transient.then_some(None),
+            )
+            .await;
+            let key = (alert.source.clone(), alert.new_state);
+            match result {
+                Ok(()) => {
+                    debug!(source = %alert.source, state = ?alert.new_state, attempts, "alert delivered");
+                    reported.retain(|(source, _)| source != &alert.source);
+                }
+                Err(failure) => {
+                    if reported.insert(key) {
+                        warn!(source = %alert.source, state = ?alert.new_state, attempts, webhook = %target, error = %failure.message, "alert not delivered");
+                    }
+                }
+            }
+        }
+        info!("alert webhook stopped");
+    });
+    (sender, task)
+}
+
+/// A failed delivery: whether another try could help, and why.
+#[derive(Debug)]
+struct Failure {
+    transient: bool,
+    message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+async fn post(client: &reqwest::Client, url: &url::Url, alert: &Alert) -> Result<(), Failure> {
+    let response = client
+        .post(url.clone())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(alert).unwrap_or_default())
+        .send()
+        .await
+        .map_err(|e| Failure {
+            transient: true,
+            // Without the URL: reqwest's message would include it.
+            message: e.without_url().to_string(),
+        })?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    Err(Failure {
+        transient: status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408,
+        message: format!("HTTP {status}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn states_follow_the_breaker() {
+        let now = at("2026-11-25T12:00:00Z");
+        let mut memory = SourceMemory::default();
+        assert_eq!(SourceState::of(&memory, now), SourceState::Ok);
+        memory.consecutive_failures = 2;
+        assert_eq!(SourceState::of(&memory, now), SourceState::Degraded);
+        memory.paused_until = Some(at("2026-11-25T13:00:00Z"));
+        assert_eq!(SourceState::of(&memory, now), SourceState::Paused);
+        memory.paused_until = Some(at("2026-11-25T11:00:00Z"));
+        assert_eq!(
+            SourceState::of(&memory, now),
+            SourceState::Degraded,
+            "pause over"
+        );
+        memory.gone_at = Some(now);
+        assert_eq!(SourceState::of(&memory, now), SourceState::Disabled);
+    }
+
+    #[test]
+    fn alerts_only_on_change_and_not_for_seeded_states() {
+        let now = at("2026-11-25T12:00:00Z");
+        let failing = SourceMemory {
+            consecutive_failures: 1,
+            ..SourceMemory::default()
+        };
+        let seeded = [("a".to_owned(), failing)];
+        let mut tracker = StateTracker::seeded(seeded.iter().map(|(n, m)| (n, m)), now);
+        let reason = || "HTTP 500".to_owned();
+        assert_eq!(
+            tracker.observe("a", SourceState::Degraded, reason, now),
+            None
+        );
+        let recovered = tracker
+            .observe("a", SourceState::Ok, || "answered".to_owned(), now)
+            .expect("a change");
+        assert_eq!(
+            (recovered.old_state, recovered.new_state),
+            (SourceState::Degraded, SourceState::Ok)
+        );
+        assert_eq!(tracker.observe("b", SourceState::Ok, reason, now), None);
+        assert!(
+            tracker
+                .observe("b", SourceState::Degraded, reason, now)
+                .is_some()
+        );
+    }
+}
