@@ -25,6 +25,8 @@ pub enum Error {
     },
     #[error("[alerts] webhook: {0}")]
     Alerts(String),
+    #[error("cannot make a scratch copy of the database for the dry run: {0}")]
+    Scratch(std::io::Error),
 }
 
 /// Shorthand for results carrying [`Error`].

@@ -113,6 +113,10 @@ enum Command {
         /// Output format of the report.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Fetch and parse everything but write nothing: show what would be
+        /// stored (new / already seen) and when each source is next due.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -200,7 +204,14 @@ fn main() -> ExitCode {
             print!("{}", describe(&config));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Once { format } => once(&config, format),
+        Command::Once {
+            format,
+            dry_run: false,
+        } => once(&config, format),
+        Command::Once {
+            format,
+            dry_run: true,
+        } => dry_run(&config, format),
         Command::Run => run(config),
         Command::Sources { format } => print(herald::read::sources(&config, format.into())),
         Command::Latest {
@@ -302,6 +313,20 @@ fn once(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
         Format::Json => println!("{}", serde_json::to_string(&report)?),
     }
     Ok(if report.all_failed() {
+        ExitCode::from(EXIT_ALL_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn dry_run(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    let dry = runtime.block_on(herald::app::dry_run(config))?;
+    match format {
+        Format::Table => print!("{}", report::dry_run_table(&dry)),
+        Format::Json => println!("{}", serde_json::to_string(&dry)?),
+    }
+    Ok(if dry.report.all_failed() {
         ExitCode::from(EXIT_ALL_FAILED)
     } else {
         ExitCode::SUCCESS

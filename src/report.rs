@@ -3,6 +3,7 @@
 //! No colour and no box drawing, so the output reads the same in a terminal,
 //! a pipe, a log file and an e-mail from cron.
 
+use crate::app::DryRun;
 use crate::round::RoundReport;
 
 /// A table with a header row; columns are padded to their widest cell.
@@ -67,6 +68,58 @@ pub fn round_table(report: &RoundReport) -> String {
         report.totals.seen,
         report.wall_ms,
         report.ideal_ms,
+    ));
+    out
+}
+
+/// `herald once --dry-run`: per source, what would be stored and when it
+/// is next due, under a line saying nothing was written.
+pub fn dry_run_table(dry: &DryRun) -> String {
+    let rows: Vec<Vec<String>> = dry
+        .report
+        .sources
+        .iter()
+        .map(|s| {
+            let next = dry.next_due.iter().find(|n| n.source == s.name);
+            vec![
+                s.name.clone(),
+                s.status.as_str().to_owned(),
+                s.http_status
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                s.new.to_string(),
+                s.seen.to_string(),
+                next.and_then(|n| n.at.clone())
+                    .unwrap_or_else(|| "never".into()),
+                match (&s.error, next) {
+                    (Some(error), Some(n)) => format!("{error}; next: {}", n.reason),
+                    (Some(error), None) => error.clone(),
+                    (None, Some(n)) => n.reason.clone(),
+                    (None, None) => String::new(),
+                },
+            ]
+        })
+        .collect();
+    let mut out = format!(
+        "dry run: nothing was written to {}\n\n",
+        dry.database.display()
+    );
+    out.push_str(&table(
+        &[
+            "SOURCE",
+            "STATUS",
+            "HTTP",
+            "WOULD ADD",
+            "ALREADY SEEN",
+            "NEXT DUE",
+            "WHY",
+        ],
+        &rows,
+    ));
+    let totals = &dry.report.totals;
+    out.push_str(&format!(
+        "\n{} ok, {} failed, {} skipped; would add {} new, {} already seen\n",
+        totals.ok, totals.failed, totals.skipped, totals.new, totals.seen
     ));
     out
 }

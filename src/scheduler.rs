@@ -114,6 +114,15 @@ pub fn interval_of(expression: &str) -> Option<std::time::Duration> {
     (second - first).to_std().ok()
 }
 
+/// The first time `expression` fires after `after`.
+pub fn next_after(
+    expression: &str,
+    after: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let cron = parser().parse(&normalize_cron(expression).ok()?).ok()?;
+    cron.find_next_occurrence(&after, false).ok()
+}
+
 /// The same settings tokio-cron-scheduler's `Job::new_async` uses.
 fn parser() -> CronParser {
     CronParser::builder()

@@ -278,3 +278,110 @@ async fn search_finds_title_and_summary_words_best_match_first() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn once_dry_run_shows_what_would_be_stored_and_writes_nothing() {
+    let server = MockServer::start().await.expect("mock server");
+    let two = format!(
+        "<rss version=\"2.0\"><channel><title>d</title>{}{}</channel></rss>",
+        item(
+            "First",
+            "https://d.example/1",
+            "Sun, 22 Nov 2026 10:00:00 GMT"
+        ),
+        item(
+            "Second",
+            "https://d.example/2",
+            "Sun, 22 Nov 2026 11:00:00 GMT"
+        ),
+    );
+    let three = two.replace(
+        "</channel>",
+        &format!(
+            "{}</channel>",
+            item(
+                "Third",
+                "https://d.example/3",
+                "Sun, 22 Nov 2026 12:00:00 GMT"
+            )
+        ),
+    );
+    server.route_sequence(
+        "/d.xml",
+        vec![
+            MockResponse::ok("application/rss+xml", two.clone()),
+            MockResponse::ok("application/rss+xml", two),
+            MockResponse::ok("application/rss+xml", three).header("cache-control", "max-age=7200"),
+        ],
+    );
+    server.route("/down.xml", MockResponse::status(500));
+    let env = TestEnv::new(&config(
+        "",
+        &[
+            feed_source("d", &server.url("/d.xml")),
+            feed_source("down", &server.url("/down.xml")),
+        ],
+    ));
+
+    // On a fresh machine: everything would be new, and no database appears.
+    let first = json_of(&env, &["once", "--dry-run", "--format", "json"]).await;
+    assert_eq!(first["report"]["sources"][0]["new"], 2);
+    assert!(!env.db_path().exists(), "a dry run creates no database");
+
+    env.once_json().await;
+    let before = std::fs::read(env.db_path()).expect("database");
+    let dry = json_of(&env, &["once", "--dry-run", "--format", "json"]).await;
+    let line = |name: &str| {
+        dry["report"]["sources"]
+            .as_array()
+            .and_then(|s| s.iter().find(|l| l["name"] == name))
+            .cloned()
+            .expect("reported")
+    };
+    assert_eq!(
+        (line("d")["new"].as_i64(), line("d")["seen"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(line("down")["status"], "failed");
+    let next = |name: &str| {
+        dry["next_due"]
+            .as_array()
+            .and_then(|s| s.iter().find(|n| n["source"] == name))
+            .cloned()
+            .expect("next due")
+    };
+    assert!(
+        next("d")["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("the server asked not to be checked before")),
+        "{dry:#}"
+    );
+    assert!(
+        next("down")["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("next tick of")),
+        "{dry:#}"
+    );
+    assert_eq!(
+        std::fs::read(env.db_path()).expect("database"),
+        before,
+        "the database file is byte for byte the same"
+    );
+    let db = env.db();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).expect(sql) };
+    assert_eq!(count("SELECT count(*) FROM articles"), 2);
+    assert_eq!(count("SELECT count(*) FROM rounds"), 1);
+    assert_eq!(
+        count("SELECT consecutive_failures FROM sources WHERE name = 'down'"),
+        1,
+        "the dry run's failure was not counted"
+    );
+
+    let table =
+        String::from_utf8_lossy(&env.herald(&["once", "--dry-run"]).await.stdout).into_owned();
+    assert!(
+        table.starts_with("dry run: nothing was written to"),
+        "{table}"
+    );
+    assert!(table.contains("WOULD ADD"), "{table}");
+}

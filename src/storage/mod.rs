@@ -250,6 +250,15 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StorageError> {
     Ok(conn)
 }
 
+/// Copies the database at `from` into a new file `to` in one consistent
+/// read (`VACUUM INTO`), without writing to `from`: what `once --dry-run`
+/// rounds run against.
+pub fn snapshot(from: &Path, to: &Path) -> Result<(), StorageError> {
+    let conn = open_read_only(from)?;
+    conn.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
+    Ok(())
+}
+
 fn writer_loop(mut conn: Connection, mut receiver: mpsc::UnboundedReceiver<Command>) {
     let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
     while let Some(first) = receiver.blocking_recv() {

@@ -38,6 +38,8 @@ pub struct SourceRow {
     pub gone_at: Option<String>,
     pub moved_to: Option<String>,
     pub next_check_at: Option<String>,
+    /// Why the server asked for that wait (`Cache-Control max-age`, `ttl`).
+    pub next_check_reason: Option<String>,
     pub articles: i64,
     /// `new` of its most recent fetch.
     pub last_new: Option<i64>,
@@ -169,7 +171,8 @@ pub fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, SourceRow>
         "SELECT s.name, s.last_success_at, s.last_attempt_at, s.last_status, s.last_error,
                 s.consecutive_failures, s.paused_until, s.gone_at, s.moved_to, s.next_check_at,
                 (SELECT count(*) FROM articles a WHERE a.source = s.name),
-                (SELECT f.new FROM fetches f WHERE f.source = s.name ORDER BY f.id DESC LIMIT 1)
+                (SELECT f.new FROM fetches f WHERE f.source = s.name ORDER BY f.id DESC LIMIT 1),
+                s.next_check_reason
          FROM sources s",
     )?;
     let rows = statement.query_map([], |row| {
@@ -187,6 +190,7 @@ pub fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, SourceRow>
                 next_check_at: row.get(9)?,
                 articles: row.get(10)?,
                 last_new: row.get(11)?,
+                next_check_reason: row.get(12)?,
             },
         ))
     })?;
