@@ -25,6 +25,11 @@ pub enum Error {
     },
     #[error("[alerts] webhook: {0}")]
     Alerts(String),
+    /// A command-line argument that makes no sense (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    #[error("internal task failed: {0}")]
+    Task(String),
     #[error("cannot make a scratch copy of the database for the dry run: {0}")]
     Scratch(std::io::Error),
 }

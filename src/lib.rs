@@ -30,6 +30,7 @@ pub mod bench;
 pub mod breaker;
 pub mod config;
 pub mod error;
+pub mod explain;
 pub mod export;
 pub mod fetch;
 pub mod metrics;

@@ -108,6 +108,22 @@ enum Command {
         #[arg(long = "source", value_name = "NAME")]
         sources: Vec<String>,
     },
+    /// Fetch one configured source (by name) or one URL through the real
+    /// client and list its items; `--explain` shows headers, caching and parsing.
+    Fetch {
+        /// A source name from the config, or a URL.
+        target: String,
+        /// How to parse a URL: feed, json, hackernews, devto, github, ...
+        #[arg(long)]
+        kind: Option<String>,
+        /// Show each request and response (secrets redacted), the caching
+        /// decision, and how the body parsed.
+        #[arg(long)]
+        explain: bool,
+        /// How many items to list.
+        #[arg(short = 'n', default_value_t = 5)]
+        count: usize,
+    },
     /// Run one aggregation round over every enabled source now, print a report, exit.
     Once {
         /// Output format of the report.
@@ -226,6 +242,20 @@ fn main() -> ExitCode {
             since,
             format.into(),
         )),
+        Command::Fetch {
+            target,
+            kind,
+            explain,
+            count,
+        } => fetch(
+            &config,
+            herald::explain::FetchArgs {
+                target: &target,
+                kind: kind.as_deref(),
+                explain,
+                items: count,
+            },
+        ),
         Command::Search {
             query,
             count,
@@ -250,6 +280,11 @@ fn main() -> ExitCode {
     result.unwrap_or_else(|e| {
         if let Some(bad @ herald::storage::StorageError::BadQuery { .. }) = e.downcast_ref() {
             eprintln!("error: {bad}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        if let Some(usage @ (herald::Error::Usage(_) | herald::Error::Config(_))) = e.downcast_ref()
+        {
+            eprintln!("error: {usage}");
             return ExitCode::from(EXIT_CONFIG);
         }
         tracing::error!("{e:#}");
@@ -316,6 +351,16 @@ fn once(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
         ExitCode::from(EXIT_ALL_FAILED)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+fn fetch(config: &Config, args: herald::explain::FetchArgs<'_>) -> anyhow::Result<ExitCode> {
+    let report = runtime()?.block_on(herald::explain::fetch(config, args))?;
+    print!("{}", report.text);
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_ALL_FAILED)
     })
 }
 

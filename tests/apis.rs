@@ -622,3 +622,96 @@ async fn keys_never_reach_logs_reports_the_database_or_check() {
         "trace logging was on"
     );
 }
+
+#[tokio::test]
+async fn fetch_explain_shows_headers_caching_and_items_without_the_key() {
+    let server = MockServer::start().await.expect("mock server");
+    server.route(
+        "/v2/top-headlines",
+        json(fixture("newsapi_top_headlines.json"))
+            .header("etag", "\"nv1\"")
+            .header("cache-control", "max-age=600"),
+    );
+    server.route(
+        "/feed.xml",
+        MockResponse::ok("application/rss+xml", herald::mock::rss_feed("f", 3)),
+    );
+    let key = ("HERALD_TEST_NEWSAPI_KEY", "newsapi-explain-key-0042");
+    let env = TestEnv::new(&config(
+        "",
+        &[block(
+            "newsapi",
+            "newsapi",
+            &server.url("/"),
+            "country = \"gb\"\napi_key_env = \"HERALD_TEST_NEWSAPI_KEY\"",
+        )],
+    ));
+
+    // Never fetched: no validators; the key is sent but never printed.
+    let first = env
+        .herald_with_env(&["fetch", "newsapi", "--explain", "-n", "2"], &[key])
+        .await;
+    let text = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert_eq!(first.status.code(), Some(0), "{text}");
+    assert!(!text.contains(key.1), "the key leaked:\n{text}");
+    assert!(text.contains("> x-api-key: [REDACTED]"), "{text}");
+    assert!(text.contains("validators sent: none"), "{text}");
+    assert!(text.contains("< etag: \"nv1\""), "{text}");
+    assert!(text.contains("max-age 600"), "{text}");
+    assert!(
+        text.contains("  1. ") && text.contains("  2. ") && !text.contains("  3. "),
+        "{text}"
+    );
+    assert_eq!(
+        server.requests()[0]
+            .headers
+            .iter()
+            .find(|(k, _)| k == "x-api-key")
+            .map(|(_, v)| v.as_str()),
+        Some(key.1),
+        "the real request carried it"
+    );
+
+    // After a round stored the validators, explain sends them and gets a 304.
+    env.once_json_with_env(&[key]).await;
+    let again = env
+        .herald_with_env(&["fetch", "newsapi", "--explain"], &[key])
+        .await;
+    let text = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(text.contains("> If-None-Match: \"nv1\""), "{text}");
+    assert!(text.contains("< HTTP 304"), "{text}");
+    assert!(
+        text.contains("304 Not Modified: the stored copy is current"),
+        "{text}"
+    );
+    assert!(!text.contains(key.1), "{text}");
+    assert!(!String::from_utf8_lossy(&again.stderr).contains(key.1));
+
+    // Any URL, parsed as a feed by default.
+    let feed = env
+        .herald(&["fetch", &server.url("/feed.xml"), "--explain"])
+        .await;
+    let text = String::from_utf8_lossy(&feed.stdout).into_owned();
+    assert!(
+        text.contains("parsed as feed: 3 items, 3 usable, 0 dropped"),
+        "{text}"
+    );
+    assert!(text.contains("first items:"), "{text}");
+
+    // Without --explain: just the items.
+    let plain = env.herald(&["fetch", &server.url("/feed.xml")]).await;
+    let text = String::from_utf8_lossy(&plain.stdout).into_owned();
+    assert!(text.starts_with("  1. "), "{text}");
+
+    let wrong = env.herald(&["fetch", "no-such-source"]).await;
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr)
+            .contains("\"no-such-source\" is neither a source in"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    let down = env.herald(&["fetch", &server.url("/missing.xml")]).await;
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stdout).contains("HTTP 404"));
+}

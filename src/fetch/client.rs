@@ -141,6 +141,17 @@ impl HttpResponse {
     }
 }
 
+/// One request and its answer, as `herald fetch --explain` shows them.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub url: Url,
+    /// Headers herald set: `(name, value, sensitive)`; sensitive values
+    /// (credentials) are for redaction, never for printing.
+    pub request_headers: Vec<(String, String, bool)>,
+    pub status: Option<u16>,
+    pub response_headers: Vec<(String, String)>,
+}
+
 /// One `reqwest::Client` for the whole process: it pools connections, so a
 /// round over many feeds on one host reuses them.
 #[derive(Debug, Clone)]
@@ -151,6 +162,7 @@ pub struct HttpClient {
     inner: reqwest::Client,
     allow_private: bool,
     timeout: Duration,
+    user_agent: String,
     max_body_bytes: u64,
 }
 
@@ -183,6 +195,7 @@ impl HttpClient {
             inner: build(false)?,
             allow_private: http.allow_private_networks,
             timeout: http.timeout,
+            user_agent: http.user_agent.clone(),
             max_body_bytes: http.max_body_bytes,
         })
     }
@@ -199,6 +212,16 @@ impl HttpClient {
         request: &FetchRequest,
         validators: Option<&Validators>,
     ) -> Result<HttpResponse, FetchError> {
+        self.get_traced(request, validators, None).await
+    }
+
+    /// As [`HttpClient::get`], recording every hop's headers in `trace`.
+    pub async fn get_traced(
+        &self,
+        request: &FetchRequest,
+        validators: Option<&Validators>,
+        mut trace: Option<&mut Vec<Exchange>>,
+    ) -> Result<HttpResponse, FetchError> {
         let mut url = request.url.clone();
         let trusted = self.allow_private || guard::is_private_origin(&url);
         let client = if trusted { &self.inner } else { &self.strict };
@@ -208,9 +231,29 @@ impl HttpClient {
         let mut permanent_so_far = true;
         let mut response = loop {
             let response = self
-                .send(client, request, &url, validators, send_credentials)
+                .send(
+                    client,
+                    request,
+                    &url,
+                    validators,
+                    send_credentials,
+                    trace.as_deref_mut(),
+                )
                 .await?;
             let status = response.status();
+            if let Some(exchange) = trace.as_deref_mut().and_then(|t| t.last_mut()) {
+                exchange.status = Some(status.as_u16());
+                exchange.response_headers = response
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_owned(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect();
+            }
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 break response;
             }
@@ -326,14 +369,25 @@ impl HttpClient {
         url: &Url,
         validators: Option<&Validators>,
         with_credentials: bool,
+        trace: Option<&mut Vec<Exchange>>,
     ) -> Result<reqwest::Response, FetchError> {
         let mut builder = client.get(url.clone()).header(ACCEPT, request.accept);
+        // What was sent, kept only when someone asked to see it.
+        let mut sent = Vec::new();
+        let mut note = |name: &str, value: &str, sensitive: bool| {
+            if trace.is_some() {
+                sent.push((name.to_owned(), value.to_owned(), sensitive));
+            }
+        };
+        note("User-Agent", &self.user_agent, false);
+        note("Accept", request.accept, false);
         for header in &request.headers {
             let (name, value, sensitive) = match header {
                 Header::Plain(name, value) => (*name, value.as_str(), false),
                 Header::Credential(_, _) if !with_credentials => continue,
                 Header::Credential(name, secret) => (*name, secret.expose(), true),
             };
+            note(name, value, sensitive);
             let mut value = HeaderValue::from_str(value).map_err(|_| {
                 FetchError::Other(format!("header {name} has characters HTTP does not allow"))
             })?;
@@ -344,10 +398,20 @@ impl HttpClient {
         if let Some(v) = validators {
             if let Some(etag) = &v.etag {
                 builder = builder.header(IF_NONE_MATCH, etag);
+                note("If-None-Match", etag, false);
             }
             if let Some(date) = &v.last_modified {
                 builder = builder.header(IF_MODIFIED_SINCE, date);
+                note("If-Modified-Since", date, false);
             }
+        }
+        if let Some(trace) = trace {
+            trace.push(Exchange {
+                url: url.clone(),
+                request_headers: sent,
+                status: None,
+                response_headers: Vec::new(),
+            });
         }
         builder.send().await.map_err(|e| self.classify(&e))
     }

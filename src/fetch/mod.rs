@@ -10,6 +10,8 @@ pub mod guard;
 pub mod limits;
 pub mod retry;
 
-pub use client::{FetchError, HttpClient, HttpResponse, MAX_REDIRECTS, ServerHint, Validators};
+pub use client::{
+    Exchange, FetchError, HttpClient, HttpResponse, MAX_REDIRECTS, ServerHint, Validators,
+};
 pub use limits::HostLimits;
 pub use retry::RetryPolicy;

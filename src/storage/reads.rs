@@ -165,6 +165,30 @@ pub fn search(
     rows.collect::<rusqlite::Result<_>>().map_err(bad_query)
 }
 
+/// The validators and remembered move stored for `source`, to send what
+/// the daemon would send (`herald fetch --explain NAME`).
+pub fn validators_of(
+    conn: &Connection,
+    source: &str,
+) -> rusqlite::Result<(Option<crate::fetch::Validators>, Option<String>)> {
+    conn.query_row(
+        "SELECT etag, last_modified, moved_to FROM sources WHERE name = ?1",
+        [source],
+        |row| {
+            let etag: Option<String> = row.get(0)?;
+            let last_modified: Option<String> = row.get(1)?;
+            let validators =
+                (etag.is_some() || last_modified.is_some()).then_some(crate::fetch::Validators {
+                    etag,
+                    last_modified,
+                });
+            Ok((validators, row.get(2)?))
+        },
+    )
+    .optional()
+    .map(Option::unwrap_or_default)
+}
+
 /// The state of every source the database has seen, by name.
 pub fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, SourceRow>> {
     let mut statement = conn.prepare(
