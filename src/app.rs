@@ -29,6 +29,14 @@ pub fn start_pool(config: &Config) -> Result<WorkerPool> {
 /// `herald once`: one round over every enabled source, then a clean close
 /// (queue drained, WAL checkpointed) so the database file is self-contained.
 pub async fn once(config: &Config) -> Result<RoundReport> {
+    once_with_progress(config, None).await
+}
+
+/// As [`once`], telling `progress` about each source as it finishes.
+pub async fn once_with_progress(
+    config: &Config,
+    progress: Option<tokio::sync::mpsc::UnboundedSender<(String, crate::outcome::FetchStatus)>>,
+) -> Result<RoundReport> {
     let storage = Storage::open(&config.daemon.database).await?;
     let pool = start_pool(config)?;
     let runner = RoundRunner {
@@ -39,6 +47,7 @@ pub async fn once(config: &Config) -> Result<RoundReport> {
         shutdown: Shutdown::new(),
         hosts: HostLimits::new(config.http.per_host_concurrency),
         max_consecutive_failures: config.daemon.max_consecutive_failures,
+        progress,
     };
     let report = runner.run(&config.enabled_sources(), &[], "once").await;
     drop(runner);

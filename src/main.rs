@@ -341,8 +341,27 @@ fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, config::Con
 }
 
 fn once(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
     let runtime = runtime()?;
-    let report = runtime.block_on(herald::app::once(config))?;
+    // A progress bar only for a person watching: never in a pipe, a log or JSON.
+    let show_progress = format == Format::Table && std::io::stdout().is_terminal();
+    let report = runtime.block_on(async {
+        let (progress, bar) = if show_progress {
+            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+            let total = config.enabled_sources().len();
+            (
+                Some(sender),
+                Some(tokio::spawn(progress_bar(total, receiver))),
+            )
+        } else {
+            (None, None)
+        };
+        let report = herald::app::once_with_progress(config, progress).await;
+        if let Some(bar) = bar {
+            let _ = bar.await;
+        }
+        report
+    })?;
     match format {
         Format::Table => print!("{}", report::round_table(&report)),
         Format::Json => println!("{}", serde_json::to_string(&report)?),
@@ -376,6 +395,27 @@ fn dry_run(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Draws `once`'s progress on stderr until the round drops its sender.
+async fn progress_bar(
+    total: usize,
+    mut done: tokio::sync::mpsc::UnboundedReceiver<(String, herald::outcome::FetchStatus)>,
+) {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {elapsed:>3} [{bar:30}] {pos}/{len} sources  {wide_msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    while let Some((source, status)) = done.recv().await {
+        bar.inc(1);
+        bar.set_message(format!("{source}: {}", status.as_str()));
+    }
+    bar.finish_and_clear();
 }
 
 /// What `herald check` prints for a valid config.

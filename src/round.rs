@@ -43,6 +43,8 @@ pub struct RoundRunner {
     pub hosts: HostLimits,
     /// The circuit breaker's threshold.
     pub max_consecutive_failures: u32,
+    /// Told each source's name and status as it finishes (`once`'s progress bar).
+    pub progress: Option<mpsc::UnboundedSender<(String, FetchStatus)>>,
 }
 
 /// What a round did, per source and in total; `--format json` prints this.
@@ -321,6 +323,9 @@ impl RoundRunner {
             };
             if let Some(outcome) = finished {
                 open -= 1;
+                if let Some(progress) = &self.progress {
+                    let _ = progress.send((outcome.source.clone(), outcome.status));
+                }
                 verdicts.push((
                     outcome.source.clone(),
                     Verdict {

@@ -283,6 +283,7 @@ fn runner_for(
         round_timeout: config.daemon.round_timeout,
         workers: config.daemon.workers,
         shutdown: shutdown.clone(),
+        progress: None,
     }
 }
 

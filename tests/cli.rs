@@ -247,3 +247,49 @@ async fn bench_runs_the_real_pipeline_without_a_config() {
         "bench databases are temporary"
     );
 }
+
+#[tokio::test]
+async fn once_draws_progress_on_a_terminal_and_never_in_a_pipe() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/a.xml", 2, Duration::ZERO);
+    serve_feed(&server, "/b.xml", 2, Duration::from_millis(600));
+    serve_feed(&server, "/c.xml", 2, Duration::ZERO);
+    let env = TestEnv::new(&config(
+        "",
+        &[
+            feed_source("a", &server.url("/a.xml")),
+            feed_source("b", &server.url("/b.xml")),
+            feed_source("c", &server.url("/c.xml")),
+        ],
+    ));
+    let piped = env.herald(&["once"]).await;
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(!stderr.contains("sources"), "no bar in a pipe: {stderr}");
+
+    // `script` gives herald a pseudo-terminal, as an interactive shell would.
+    let command = format!(
+        "{} --config {} once",
+        env!("CARGO_BIN_EXE_herald"),
+        env.config.display()
+    );
+    let transcript = env.dir.path().join("typescript");
+    let output = tokio::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command])
+        .arg(&transcript)
+        .env_remove("HERALD_CONFIG")
+        .env_remove("HERALD_LOG")
+        .env("TERM", "xterm")
+        .output()
+        .await
+        .expect("script(1) from bsdutils runs");
+    let screen = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{screen}");
+    assert!(
+        screen.contains("/3 sources"),
+        "a bar on a terminal: {screen:?}"
+    );
+    assert!(
+        screen.contains("3 ok, 0 failed"),
+        "then the report: {screen}"
+    );
+}
