@@ -35,6 +35,16 @@ pub enum SourceState {
 }
 
 impl SourceState {
+    /// The name used in alerts and log lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceState::Ok => "ok",
+            SourceState::Degraded => "degraded",
+            SourceState::Paused => "paused",
+            SourceState::Disabled => "disabled",
+        }
+    }
+
     /// Derives the state from the source's persisted breaker memory.
     pub fn of(memory: &SourceMemory, now: DateTime<Utc>) -> SourceState {
         if memory.gone_at.is_some() {
@@ -128,12 +138,12 @@ pub fn start_webhook(
             let key = (alert.source.clone(), alert.new_state);
             match result {
                 Ok(()) => {
-                    debug!(source = %alert.source, state = ?alert.new_state, attempts, "alert delivered");
+                    debug!(source = %alert.source, state = alert.new_state.as_str(), attempts, "alert delivered");
                     reported.retain(|(source, _)| source != &alert.source);
                 }
                 Err(failure) => {
                     if reported.insert(key) {
-                        warn!(source = %alert.source, state = ?alert.new_state, attempts, webhook = %target, error = %failure.message, "alert not delivered");
+                        warn!(source = %alert.source, state = alert.new_state.as_str(), attempts, webhook = %target, error = %failure.message, "alert not delivered");
                     }
                 }
             }

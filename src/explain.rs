@@ -202,7 +202,13 @@ pub async fn fetch(config: &Config, args: FetchArgs<'_>) -> Result<FetchReport> 
         let _ = writeln!(
             out,
             "  validators for next time: {}",
-            validator_text(&response.validators).unwrap_or_else(|| "none given".into())
+            validator_text(&response.validators).unwrap_or_else(|| {
+                if response.not_modified() {
+                    "none given (after a 304 the stored ones are kept)".into()
+                } else {
+                    "none given (the next fetch is unconditional)".into()
+                }
+            })
         );
         let _ = writeln!(
             out,

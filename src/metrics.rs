@@ -30,7 +30,7 @@ use tracing::{info, warn};
 
 use crate::outcome::{FetchStatus, SourceMemory};
 use crate::pool::FetchJob;
-use crate::round::RoundReport;
+use crate::round::{RoundReport, STILL_RUNNING};
 
 /// Upper bounds (seconds) of the round-duration histogram: from a round of
 /// cached 304s to one that hits a long round timeout.
@@ -61,7 +61,8 @@ struct State {
     duration_sum: f64,
     fetches: BTreeMap<(String, &'static str), u64>,
     articles_stored: u64,
-    /// The last round that fetched anything (not all skipped).
+    /// The last round that got anywhere: not every source in it was held
+    /// up by its previous round still running.
     last_round: Option<(Instant, SystemTime)>,
     /// The last round in which at least one source answered.
     last_successful_round: Option<SystemTime>,
@@ -134,7 +135,10 @@ impl Metrics {
             }
         }
         state.articles_stored += report.totals.new as u64;
-        let mut fetched = false;
+        let progressed = report
+            .sources
+            .iter()
+            .any(|s| s.status != FetchStatus::Skipped || s.error.as_deref() != Some(STILL_RUNNING));
         let mut answered = false;
         for source in &report.sources {
             *state
@@ -156,10 +160,9 @@ impl Metrics {
                 FetchStatus::Failed | FetchStatus::Timeout => {}
             }
             series.fetches += 1;
-            fetched = true;
             answered |= source.status.is_success();
         }
-        if fetched {
+        if progressed {
             state.last_round = Some(now);
         }
         if answered {
@@ -178,6 +181,8 @@ impl Metrics {
 
     /// Healthy while rounds keep finishing: the last one within two schedule
     /// intervals (or, before the first, the daemon started less than two ago).
+    /// Sources skipped politely (not due, paused) still count as progress; a
+    /// round in which every source was stuck behind its previous one does not.
     pub fn health(&self) -> Health {
         let state = self.state();
         let Some(interval) = state.expected_interval else {
@@ -245,7 +250,9 @@ impl Metrics {
         let _ = writeln!(
             out,
             "herald_round_duration_seconds_bucket{{le=\"+Inf\"}} {}\nherald_round_duration_seconds_sum {}\nherald_round_duration_seconds_count {}",
-            state.rounds_total, state.duration_sum, state.rounds_total
+            state.rounds_total,
+            (state.duration_sum * 1000.0).round() / 1000.0,
+            state.rounds_total
         );
         header(
             &mut out,
@@ -450,7 +457,7 @@ mod tests {
                     new: 0,
                     seen: 0,
                     failed_items: 0,
-                    error: None,
+                    error: (*status == FetchStatus::Skipped).then(|| STILL_RUNNING.to_owned()),
                     body_bytes: *body_bytes,
                 })
                 .collect(),
@@ -501,6 +508,26 @@ mod tests {
         assert!(
             health.reason.contains("the last round finished"),
             "{health:?}"
+        );
+    }
+
+    #[test]
+    fn only_rounds_stuck_behind_their_predecessor_do_not_count_as_progress() {
+        let metrics = Metrics::new();
+        metrics.set_expected_interval(Some(Duration::from_secs(60)));
+        metrics.record_round(&report(&[("a", FetchStatus::Skipped, 0)], 0, 1));
+        let health = metrics.health();
+        assert!(
+            health.reason.contains("no round has finished yet"),
+            "all stuck is no progress: {health:?}"
+        );
+        let mut polite = report(&[("a", FetchStatus::Skipped, 0)], 0, 1);
+        polite.sources[0].error = Some("not due until 2026-11-25T20:00:00Z (ttl 30 min)".into());
+        metrics.record_round(&polite);
+        let health = metrics.health();
+        assert!(
+            health.reason.contains("the last round finished"),
+            "a polite skip is progress: {health:?}"
         );
     }
 }

@@ -58,7 +58,11 @@ pub fn sources(config: &Config, output: Output) -> Result<String, StorageError> 
             {
                 format!("paused until {until}")
             } else if s.consecutive_failures > 0 {
-                format!("{} failures", s.consecutive_failures)
+                format!(
+                    "{} failure{}",
+                    s.consecutive_failures,
+                    if s.consecutive_failures == 1 { "" } else { "s" }
+                )
             } else {
                 "ok".to_owned()
             };
@@ -185,30 +189,39 @@ fn articles_output(
     match output {
         Output::Table => {
             let width = width();
-            let source_width = articles
+            let chars = |text: &str| text.chars().count();
+            let ages: Vec<String> = articles
                 .iter()
-                .map(|a| a.source.chars().count())
-                .max()
-                .unwrap_or(6)
-                .max(6);
+                .map(|a| {
+                    ago(
+                        Some(a.published_at.as_deref().unwrap_or(&a.fetched_at)),
+                        now,
+                    )
+                })
+                .collect();
+            let widest = |texts: &mut dyn Iterator<Item = usize>| texts.max().unwrap_or(0);
+            let source_width = widest(&mut articles.iter().map(|a| chars(&a.source)));
+            let age_width = widest(&mut ages.iter().map(|a| chars(a)));
+            let title_max = widest(&mut articles.iter().map(|a| chars(&a.title)));
+            let url_max = widest(&mut articles.iter().map(|a| chars(&a.url)));
+            // SOURCE  AGE  TITLE  URL, aligned; when they do not fit, the URL
+            // gives up all but a third of the room, then the title is cut.
+            let room = width.saturating_sub(source_width + age_width + 6);
+            let (title_width, url_width) = if title_max + 2 + url_max <= room {
+                (title_max, url_max)
+            } else {
+                let url_width = url_max.min((room / 3).max(20));
+                (room.saturating_sub(url_width + 2).max(10), url_width)
+            };
             let mut out = String::new();
-            for a in articles {
-                let age = ago(
-                    Some(a.published_at.as_deref().unwrap_or(&a.fetched_at)),
-                    now,
-                );
-                // SOURCE  AGE  TITLE  URL — the title takes what the URL leaves.
-                let fixed = source_width + 2 + 12 + 2 + 2;
-                let url_room = (width.saturating_sub(fixed) / 3).max(20);
-                let title_room = width
-                    .saturating_sub(fixed + url_room.min(a.url.chars().count()))
-                    .max(10);
+            for (a, age) in articles.iter().zip(&ages) {
+                let title = crate::article::truncate_chars(&a.title, title_width);
                 out.push_str(&format!(
-                    "{:source_width$}  {:>12}  {}  {}\n",
+                    "{:source_width$}  {:>age_width$}  {:title_width$}  {}\n",
                     a.source,
                     age,
-                    crate::article::truncate_chars(&a.title, title_room),
-                    crate::article::truncate_chars(&a.url, url_room),
+                    title,
+                    crate::article::truncate_chars(&a.url, url_width),
                 ));
             }
             fit(&out, width)

@@ -92,6 +92,10 @@ pub fn dry_run_table(dry: &DryRun) -> String {
                 next.and_then(|n| n.at.clone())
                     .unwrap_or_else(|| "never".into()),
                 match (&s.error, next) {
+                    // A skip's reason already says what holds the source back.
+                    (Some(error), _) if s.status == crate::outcome::FetchStatus::Skipped => {
+                        format!("skipped: {error}")
+                    }
                     (Some(error), Some(n)) => format!("{error}; next: {}", n.reason),
                     (Some(error), None) => error.clone(),
                     (None, Some(n)) => n.reason.clone(),

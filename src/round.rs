@@ -30,6 +30,10 @@ use crate::shutdown::Shutdown;
 use crate::sources::{FetchRequest, SourceSpec};
 use crate::storage::{RoundSummary, Storage, StorageError, Stored};
 
+/// Why a source is skipped when its previous round has not finished: the
+/// one skip that means the daemon is stuck rather than being polite.
+pub const STILL_RUNNING: &str = "previous round still running";
+
 /// Runs rounds against one pool and one database.
 #[derive(Debug, Clone)]
 pub struct RoundRunner {
@@ -228,7 +232,7 @@ impl RoundRunner {
                 name,
                 FetchStatus::Skipped,
                 Duration::ZERO,
-                "previous round still running".into(),
+                STILL_RUNNING.into(),
             )));
         }
         let plan = Plan {

@@ -243,7 +243,7 @@ async fn observe_rounds(
             if let Some(alert) =
                 tracker.observe(&source.name, SourceState::of(state, now), reason, now)
             {
-                info!(source = %alert.source, from = ?alert.old_state, to = ?alert.new_state, reason = %alert.reason, "source state changed");
+                info!(source = %alert.source, from = alert.old_state.as_str(), to = alert.new_state.as_str(), reason = %alert.reason, "source state changed");
                 if let Some(webhook) = &webhook {
                     let _ = webhook.send(alert);
                 }
