@@ -5,7 +5,7 @@
 //! 1. the file alone is parsed strictly with `toml` (syntax errors, unknown
 //!    keys and wrong types come back with their line and column);
 //! 2. the `config` crate layers the environment over the file;
-//! 3. [`validate`] checks meaning (cron, URLs, duplicate names, kind options)
+//! 3. `validate` checks meaning (cron, URLs, duplicate names, kind options)
 //!    and collects *every* problem, each naming the file, line, source and key.
 //!
 //! Each default is written once, in a `default_*` function. Relative paths are

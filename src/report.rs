@@ -32,24 +32,31 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// SOURCE, STATUS, HTTP: how each report table starts a source's row.
+fn outcome_cells(s: &crate::round::SourceReport) -> Vec<String> {
+    vec![
+        s.name.clone(),
+        s.status.as_str().to_owned(),
+        s.http_status
+            .map_or_else(|| "-".to_owned(), |c| c.to_string()),
+    ]
+}
+
 /// The per-source table and the totals line printed by `herald once`.
 pub fn round_table(report: &RoundReport) -> String {
     let rows: Vec<Vec<String>> = report
         .sources
         .iter()
         .map(|s| {
-            vec![
-                s.name.clone(),
-                s.status.as_str().to_owned(),
-                s.http_status
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "-".into()),
+            let mut row = outcome_cells(s);
+            row.extend([
                 s.elapsed_ms.to_string(),
                 s.attempts.to_string(),
                 s.new.to_string(),
                 s.seen.to_string(),
                 s.error.clone().unwrap_or_default(),
-            ]
+            ]);
+            row
         })
         .collect();
     let mut out = table(
@@ -81,12 +88,8 @@ pub fn dry_run_table(dry: &DryRun) -> String {
         .iter()
         .map(|s| {
             let next = dry.next_due.iter().find(|n| n.source == s.name);
-            vec![
-                s.name.clone(),
-                s.status.as_str().to_owned(),
-                s.http_status
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "-".into()),
+            let mut row = outcome_cells(s);
+            row.extend([
                 s.new.to_string(),
                 s.seen.to_string(),
                 next.and_then(|n| n.at.clone())
@@ -101,7 +104,8 @@ pub fn dry_run_table(dry: &DryRun) -> String {
                     (None, Some(n)) => n.reason.clone(),
                     (None, None) => String::new(),
                 },
-            ]
+            ]);
+            row
         })
         .collect();
     let mut out = format!(

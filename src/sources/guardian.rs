@@ -3,7 +3,7 @@
 //! The API only accepts the key as the `api-key` query parameter, so this
 //! URL must never be printed unredacted: every printed URL goes through
 //! [`crate::redact::redact_url`], which masks that parameter, and the key
-//! is also listed in [`Source::secrets`].
+//! is also listed by [`Source::credential`].
 
 use std::sync::Arc;
 
