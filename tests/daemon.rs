@@ -665,7 +665,9 @@ async fn a_state_change_is_posted_to_the_webhook_once_with_retries() {
     );
     let env = TestEnv::new(&config(
         &format!(
-            "{EVERY_SECOND}\n[http]\nbackoff_initial = \"10ms\"\n[alerts]\nwebhook = \"{}\"\n",
+            // A high breaker threshold: no second change (degraded → paused)
+            // however slowly the machine runs the rounds.
+            "{EVERY_SECOND}\nmax_consecutive_failures = 1000\n[http]\nbackoff_initial = \"10ms\"\n[alerts]\nwebhook = \"{}\"\n",
             server.url("/hook?token=s3cret")
         ),
         &[feed_source("f", &server.url("/f.xml"))],
