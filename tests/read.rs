@@ -262,6 +262,12 @@ async fn search_finds_title_and_summary_words_best_match_first() {
     );
     let edition = json_of(&env, &["search", "edition", "--format", "json"]).await;
     assert_eq!(urls(&edition), ["https://s.example/rust"], "summary words");
+    let stemmed = json_of(&env, &["search", "releases", "--format", "json"]).await;
+    assert_eq!(
+        urls(&stemmed),
+        ["https://s.example/rust"],
+        "English stems: releases finds released"
+    );
     let cafe = json_of(&env, &["search", "cafe", "--format", "json"]).await;
     assert_eq!(urls(&cafe), ["https://s.example/cafe"], "diacritics folded");
     let none = json_of(&env, &["search", "nonexistent", "--format", "json"]).await;
