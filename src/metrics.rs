@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::WeakSender;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,9 @@ use crate::round::{RoundReport, STILL_RUNNING};
 const DURATION_BUCKETS: [f64; 11] = [
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
+
+/// How long a scraper may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything `/metrics` and `/healthz` report; shared, cheap to update.
 #[derive(Debug)]
@@ -393,7 +396,11 @@ pub async fn serve(
                     async move { Ok::<_, Infallible>(answer(&metrics, &request)) }
                 });
                 let connection =
-                    http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    // A client that never finishes its request headers is dropped.
+                    http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
+                        .serve_connection(TokioIo::new(stream), service);
                 tokio::select! {
                     _ = connection => {}
                     () = stop.cancelled() => {}
