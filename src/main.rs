@@ -211,7 +211,8 @@ fn main() -> ExitCode {
     // Held until main returns, so the log file gets every line.
     let _log_guard = match cli.command {
         Command::Run => herald::telemetry::init(&config.log, &config.log.level),
-        Command::Once { .. } => herald::telemetry::init(&config.log, "warn"),
+        // A dry run's rounds exist only in its scratch copy: keep them out of the log file.
+        Command::Once { dry_run: false, .. } => herald::telemetry::init(&config.log, "warn"),
         // Read commands and `check` never write the daemon's log file.
         _ => herald::telemetry::init(&Default::default(), "warn"),
     };
