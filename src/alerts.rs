@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::fetch::RetryPolicy;
 use crate::fetch::retry::retry_transient;
+use crate::fetch::webhook::{DeliveryError, WebhookClient};
 use crate::outcome::SourceMemory;
 
 /// How long one alert may keep retrying before it is given up.
@@ -118,7 +119,7 @@ impl StateTracker {
 /// in order. Ends when every sender is dropped.
 pub fn start_webhook(
     url: url::Url,
-    client: reqwest::Client,
+    client: WebhookClient,
     policy: RetryPolicy,
 ) -> (mpsc::UnboundedSender<Alert>, JoinHandle<()>) {
     let (sender, mut alerts) = mpsc::unbounded_channel::<Alert>();
@@ -131,8 +132,11 @@ pub fn start_webhook(
             let (result, attempts) = retry_transient(
                 policy,
                 deadline,
-                || post(&client, &url, &alert),
-                |failure: &Failure| failure.transient.then_some(None),
+                || {
+                    let json = serde_json::to_vec(&alert).unwrap_or_default();
+                    client.post_json(&url, json)
+                },
+                |failure: &DeliveryError| failure.transient.then_some(None),
             )
             .await;
             let key = (alert.source.clone(), alert.new_state);
@@ -151,41 +155,6 @@ pub fn start_webhook(
         info!("alert webhook stopped");
     });
     (sender, task)
-}
-
-/// A failed delivery: whether another try could help, and why.
-#[derive(Debug)]
-struct Failure {
-    transient: bool,
-    message: String,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-async fn post(client: &reqwest::Client, url: &url::Url, alert: &Alert) -> Result<(), Failure> {
-    let response = client
-        .post(url.clone())
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(serde_json::to_vec(alert).unwrap_or_default())
-        .send()
-        .await
-        .map_err(|e| Failure {
-            transient: true,
-            // Without the URL: reqwest's message would include it.
-            message: e.without_url().to_string(),
-        })?;
-    let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    Err(Failure {
-        transient: status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408,
-        message: format!("HTTP {status}"),
-    })
 }
 
 #[cfg(test)]

@@ -138,23 +138,32 @@ pub fn next_due(
     }
     let mut at = scheduler::next_after(schedule, now);
     let mut reason = format!("next tick of \"{schedule}\"");
-    if let Some(until) = parse(&row.paused_until).filter(|u| at.is_some_and(|a| *u > a)) {
-        at = scheduler::next_after(schedule, until - chrono::Duration::seconds(1));
-        reason = format!(
-            "circuit breaker open until {} after {} failures in a row",
-            format(until),
-            row.consecutive_failures
-        );
-    }
-    if let Some(wait) = parse(&row.next_check_at).filter(|w| at.is_some_and(|a| *w > a)) {
-        at = scheduler::next_after(schedule, wait - chrono::Duration::seconds(1));
-        reason = format!(
-            "the server asked not to be checked before {} ({})",
-            format(wait),
-            row.next_check_reason
-                .as_deref()
-                .unwrap_or("no reason given")
-        );
+    // Each hold pushes the source to the first tick at or after it.
+    let holds = [
+        parse(&row.paused_until).map(|until| {
+            let why = format!(
+                "circuit breaker open until {} after {} failures in a row",
+                format(until),
+                row.consecutive_failures
+            );
+            (until, why)
+        }),
+        parse(&row.next_check_at).map(|wait| {
+            let why = format!(
+                "the server asked not to be checked before {} ({})",
+                format(wait),
+                row.next_check_reason
+                    .as_deref()
+                    .unwrap_or("no reason given")
+            );
+            (wait, why)
+        }),
+    ];
+    for (until, why) in holds.into_iter().flatten() {
+        if at.is_some_and(|tick| until > tick) {
+            at = scheduler::next_after(schedule, until - chrono::Duration::seconds(1));
+            reason = why;
+        }
     }
     NextDue {
         source: source.to_owned(),

@@ -266,19 +266,19 @@ pub async fn fetch(config: &Config, args: FetchArgs<'_>) -> Result<FetchReport> 
     };
     let listed = parsed.items.len();
     let now = Utc::now();
-    let (articles, dropped): (Vec<_>, Vec<_>) = parsed
+    let articles: Vec<Article> = parsed
         .items
         .into_iter()
-        .map(|draft| Article::from_draft(draft, Some(&base), now))
-        .partition(std::result::Result::is_ok);
-    let articles: Vec<Article> = articles.into_iter().filter_map(|a| a.ok()).collect();
+        .filter_map(|draft| Article::from_draft(draft, Some(&base), now).ok())
+        .collect();
+    let dropped = listed - articles.len();
     if args.explain {
         let _ = writeln!(
             out,
             "\nparsed as {}: {listed} items, {} usable, {} dropped (no usable link or title){}{}",
             spec.kind,
             articles.len(),
-            dropped.len(),
+            dropped,
             parsed.ttl.map_or_else(String::new, |ttl| format!(
                 "; feed ttl {}",
                 humantime::format_duration(ttl)

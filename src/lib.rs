@@ -20,7 +20,7 @@
 //!   daemon from the side: neither can delay a round.
 //! - [`read`] is the read-only commands (`latest`, `search`, `export`, ...).
 //!
-//! Only `fetch` (and the alert webhook) knows reqwest, only `storage` knows rusqlite, and a source
+//! Only `fetch` knows reqwest (alert webhooks included), only `storage` knows rusqlite, and a source
 //! kind knows neither: it turns bytes into [`article::ItemDraft`]s.
 
 pub mod alerts;

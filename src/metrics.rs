@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::outcome::{FetchStatus, SourceMemory};
-use crate::pool::FetchJob;
+use crate::pool::{FetchJob, WorkerPool};
 use crate::round::{RoundReport, STILL_RUNNING};
 
 /// Upper bounds (seconds) of the round-duration histogram: from a round of
@@ -114,7 +114,8 @@ impl Metrics {
     }
 
     /// Points the live gauges at the running pool (at start and after a reload).
-    pub fn watch_pool(&self, queue: WeakSender<FetchJob>, in_flight: Arc<AtomicUsize>) {
+    pub fn watch_pool(&self, running: &WorkerPool) {
+        let (queue, in_flight) = running.gauges();
         let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
         pool.queue = Some(queue);
         pool.in_flight = Some(in_flight);

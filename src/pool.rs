@@ -164,7 +164,7 @@ async fn worker(
         // The lock is held only while waiting for the next job.
         let next = receiver.lock().await.recv().await;
         let Some(job) = next else { break };
-        in_flight.fetch_add(1, Ordering::Relaxed);
+        let busy = InFlight::enter(&in_flight);
         let span = tracing::debug_span!("fetch", round_id = job.round_id, source = %job.source.name, worker = id);
         let reply = match &job.follow_up {
             None => JobReply::Source(run_source(&client, &job).instrument(span).await),
@@ -177,8 +177,24 @@ async fn worker(
         // A worker never blocks here (the channel is unbounded) and never
         // enqueues: follow-ups are queued by the round, so a full queue can
         // never leave every worker waiting on itself.
-        in_flight.fetch_sub(1, Ordering::Relaxed);
+        drop(busy);
         let _ = job.reply.send(reply);
+    }
+}
+
+/// Counts a job as in flight for as long as it lives, even if the fetch panics.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -31,6 +31,7 @@ use crate::app::start_pool;
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::fetch::HostLimits;
+use crate::fetch::webhook::WebhookClient;
 use crate::metrics::{self, Metrics};
 use crate::pool::WorkerPool;
 use crate::round::{RoundReport, RoundRunner};
@@ -87,8 +88,7 @@ pub async fn run(config: Config) -> Result<Exit> {
     let hosts = HostLimits::new(config.http.per_host_concurrency);
     let runner = runner_for(&config, &pool, &storage, &shutdown, hosts);
     let metrics = Arc::new(Metrics::new());
-    let (queue, in_flight) = pool.gauges();
-    metrics.watch_pool(queue, in_flight);
+    metrics.watch_pool(&pool);
     metrics.set_expected_interval(shortest_interval(&config));
     let listener_stop = CancellationToken::new();
     let listener = match config.metrics.listen {
@@ -193,12 +193,7 @@ fn start_webhook(
     config: &Config,
 ) -> Result<(mpsc::UnboundedSender<Alert>, tokio::task::JoinHandle<()>)> {
     let url = url::Url::parse(url).map_err(|e| Error::Alerts(e.to_string()))?;
-    let client = reqwest::Client::builder()
-        .timeout(config.http.timeout)
-        .connect_timeout(config.http.connect_timeout)
-        .user_agent(config.http.user_agent.clone())
-        .build()
-        .map_err(|e| Error::Alerts(e.without_url().to_string()))?;
+    let client = WebhookClient::new(&config.http)?;
     Ok(alerts::start_webhook(
         url,
         client,
@@ -388,8 +383,7 @@ impl Supervisor {
         if pool_changed {
             match start_pool(&new) {
                 Ok(pool) => {
-                    let (queue, in_flight) = pool.gauges();
-                    self.metrics.watch_pool(queue, in_flight);
+                    self.metrics.watch_pool(&pool);
                     let retired = std::mem::replace(&mut self.pool, pool);
                     // The old pool's workers finish the rounds already queued
                     // on it, then stop when those rounds drop their handles.

@@ -1,4 +1,4 @@
-//! HTTP: the one place that knows reqwest.
+//! HTTP: the one place that knows reqwest (sources, and alert webhooks in [`webhook`]).
 //!
 //! Sources describe requests ([`crate::sources::FetchRequest`]); this module
 //! performs them with one shared client (connection pooling, decompression,
@@ -9,6 +9,7 @@ mod client;
 pub mod guard;
 pub mod limits;
 pub mod retry;
+pub mod webhook;
 
 pub use client::{
     Exchange, FetchError, HttpClient, HttpResponse, MAX_REDIRECTS, ServerHint, Validators,
