@@ -9,12 +9,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use herald::article::{Article, ItemDraft, canonical_url, fingerprint};
-use herald::config::RawSource;
-use herald::mock::rss_feed;
-use herald::outcome::{FetchOutcome, FetchStatus};
-use herald::sources::{self, Payload};
+use herald::model::article::{Article, ItemDraft, canonical_url, fingerprint};
+use herald::model::http::Payload;
+use herald::model::outcome::{FetchOutcome, FetchStatus};
+use herald::model::source::{Kind, SourceInput};
+use herald::sources;
 use herald::storage::Storage;
+
+/// The mock server's feed generator, shared with `herald bench` and the tests.
+#[allow(dead_code, reason = "only the feed generator is used here")]
+#[path = "../src/cli/bench/mock.rs"]
+mod mock;
+use mock::rss_feed;
 use url::Url;
 
 fn payload(body: String, content_type: &str) -> Payload {
@@ -63,18 +69,14 @@ fn parsing(c: &mut Criterion) {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
     .collect();
-    let raw = RawSource {
+    let input = SourceInput {
         name: "bench".into(),
-        kind: "json".into(),
-        enabled: true,
+        kind: Kind::Json,
         url: Some("https://bench.example/api".into()),
-        schedule: None,
         limit: None,
-        rate_limit: None,
-        respect_server_hints: true,
         options,
     };
-    let json_source = sources::build(&raw, &sources::BuildContext::default())
+    let json_source = sources::build(&input, &sources::BuildContext::default())
         .expect("valid json source")
         .source;
     let json = payload(json_items(20), "application/json");

@@ -1,54 +1,99 @@
 //! Wiring: builds the parts (storage, HTTP client, worker pool, round runner)
 //! from a [`Config`] and tears them down in order. The only module that
-//! knows every other one.
+//! turns a config into running parts; the daemon and the commands call it.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::engine::job::{Failure, Fetched, Fetcher};
+use crate::engine::pool::WorkerPool;
+use crate::engine::report::RoundReport;
+use crate::engine::round::{Progress, RoundRunner, RoundSettings};
+use crate::engine::shutdown::Shutdown;
 use crate::error::{Error, Result};
-use crate::fetch::{HostLimits, HttpClient};
-use crate::pool::WorkerPool;
-use crate::round::{RoundReport, RoundRunner};
-use crate::scheduler;
-use crate::shutdown::Shutdown;
-use crate::storage;
-use crate::storage::Storage;
+use crate::fetch::{Exchange, HostLimits, HttpClient};
+use crate::model::http::Validators;
+use crate::model::schedule::Schedule;
+use crate::model::source::{Kind, SourceInput, SourceSpec};
+use crate::sources::{self, BuildContext};
+use crate::storage::{self, Reader, SourceRow, Storage};
 
-/// The worker pool `config` asks for, with its HTTP client and retry policy.
-pub fn start_pool(config: &Config) -> Result<WorkerPool> {
-    let client = HttpClient::new(&config.http)?;
-    Ok(WorkerPool::start(
-        config.daemon.workers,
-        config.daemon.queue_capacity,
-        client,
+/// The job runner `config` asks for: its HTTP client and retry policy.
+///
+/// # Errors
+/// The HTTP client cannot be built (a bad user agent, a TLS backend failure).
+pub fn fetcher(config: &Config) -> Result<Fetcher> {
+    Ok(Fetcher::new(
+        HttpClient::new(&config.http)?,
         config.http.retry_policy(),
     ))
 }
 
+/// The worker pool `config` asks for.
+///
+/// # Errors
+/// As [`fetcher`].
+pub fn start_pool(config: &Config) -> Result<WorkerPool> {
+    Ok(WorkerPool::start(
+        config.daemon.workers,
+        config.daemon.queue_capacity,
+        fetcher(config)?,
+    ))
+}
+
+/// The round runner for `config` on `pool` and `storage`: the one place a
+/// runner is put together, for `once` and for the daemon.
+pub fn runner_for(
+    config: &Config,
+    pool: &WorkerPool,
+    storage: &Storage,
+    shutdown: &Shutdown,
+    hosts: HostLimits,
+) -> RoundRunner {
+    RoundRunner::new(
+        RoundSettings {
+            round_timeout: config.daemon.round_timeout,
+            workers: config.daemon.workers,
+            max_consecutive_failures: config.daemon.max_consecutive_failures,
+        },
+        pool.queue(),
+        storage.clone(),
+        shutdown.clone(),
+        hosts,
+    )
+}
+
 /// `herald once`: one round over every enabled source, then a clean close
 /// (queue drained, WAL checkpointed) so the database file is self-contained.
+///
+/// # Errors
+/// The database or the HTTP client could not start, or the writer stopped.
 pub async fn once(config: &Config) -> Result<RoundReport> {
     once_with_progress(config, None).await
 }
 
 /// As [`once`], telling `progress` about each source as it finishes.
+///
+/// # Errors
+/// As [`once`].
 pub async fn once_with_progress(
     config: &Config,
-    progress: Option<tokio::sync::mpsc::UnboundedSender<(String, crate::outcome::FetchStatus)>>,
+    progress: Option<Progress>,
 ) -> Result<RoundReport> {
     let storage = Storage::open(&config.daemon.database).await?;
     let pool = start_pool(config)?;
-    let runner = RoundRunner {
-        queue: pool.queue(),
-        storage: storage.clone(),
-        round_timeout: config.daemon.round_timeout,
-        workers: config.daemon.workers,
-        shutdown: Shutdown::new(),
-        hosts: HostLimits::new(config.http.per_host_concurrency),
-        max_consecutive_failures: config.daemon.max_consecutive_failures,
-        progress,
-    };
+    let runner = runner_for(
+        config,
+        &pool,
+        &storage,
+        &Shutdown::new(),
+        HostLimits::new(config.http.per_host_concurrency),
+    )
+    .with_progress(progress);
     let report = runner.run(&config.enabled_sources(), &[], "once").await;
     drop(runner);
     pool.stop().await;
@@ -62,9 +107,11 @@ pub async fn once_with_progress(
 /// fetched, and what decides that.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NextDue {
+    /// The source's name.
     pub source: String,
     /// RFC 3339; `None` when it will not be fetched again.
     pub at: Option<String>,
+    /// What decides it.
     pub reason: String,
 }
 
@@ -73,39 +120,37 @@ pub struct NextDue {
 pub struct DryRun {
     /// The database that was left untouched.
     pub database: std::path::PathBuf,
+    /// The round, as it ran against the scratch copy.
     pub report: RoundReport,
+    /// Per enabled source, when it is next due.
     pub next_due: Vec<NextDue>,
 }
 
 /// `herald once --dry-run`: a real round (same requests, validators, breaker
 /// and dedup decisions) against a scratch copy of the database, thrown away
-/// afterwards. The real file is only read, in one `VACUUM INTO`.
+/// afterwards. The real file is only read, in one consistent snapshot.
+///
+/// # Errors
+/// The scratch copy could not be made, or the round could not run.
 pub async fn dry_run(config: &Config) -> Result<DryRun> {
     let scratch = tempfile::tempdir().map_err(Error::Scratch)?;
     let copy = scratch.path().join("dry-run.db");
     let real = config.daemon.database.clone();
     if real.exists() {
         let (from, to) = (real.clone(), copy.clone());
-        tokio::task::spawn_blocking(move || storage::snapshot(&from, &to))
-            .await
-            .map_err(|e| Error::Scratch(std::io::Error::other(e)))??;
+        tokio::task::spawn_blocking(move || storage::snapshot(&from, &to)).await??;
     }
     let mut scratch_config = config.clone();
     scratch_config.daemon.database = copy.clone();
     let report = once(&scratch_config).await?;
-    let rows = tokio::task::spawn_blocking(move || -> Result<_> {
-        let conn = storage::open_read_only(&copy)?;
-        Ok(storage::reads::sources(&conn).map_err(storage::StorageError::from)?)
-    })
-    .await
-    .map_err(|e| Error::Scratch(std::io::Error::other(e)))??;
+    let rows = tokio::task::spawn_blocking(move || Reader::open(&copy)?.sources()).await??;
     let now = Utc::now();
     let next_due = config
         .enabled_sources()
         .iter()
         .map(|spec| {
             let row = rows.get(&spec.name).cloned().unwrap_or_default();
-            next_due(&spec.name, &config.schedule_of(spec), &row, now)
+            next_due(&spec.name, &spec.schedule, &row, now)
         })
         .collect();
     Ok(DryRun {
@@ -117,12 +162,7 @@ pub async fn dry_run(config: &Config) -> Result<DryRun> {
 
 /// When a source is next fetched: its schedule's next tick, pushed back by
 /// an open circuit breaker or a server's requested wait; never once gone.
-pub fn next_due(
-    source: &str,
-    schedule: &str,
-    row: &storage::reads::SourceRow,
-    now: DateTime<Utc>,
-) -> NextDue {
+pub fn next_due(source: &str, schedule: &Schedule, row: &SourceRow, now: DateTime<Utc>) -> NextDue {
     let parse = |t: &Option<String>| {
         t.as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
@@ -136,8 +176,8 @@ pub fn next_due(
             reason: "never: it answered 410 Gone (fix its URL or remove it)".to_owned(),
         };
     }
-    let mut at = scheduler::next_after(schedule, now);
-    let mut reason = format!("next tick of \"{schedule}\"");
+    let mut at = schedule.next_after(now);
+    let mut reason = format!("next tick of \"{}\"", schedule.as_str());
     // Each hold pushes the source to the first tick at or after it.
     let holds = [
         parse(&row.paused_until).map(|until| {
@@ -161,7 +201,7 @@ pub fn next_due(
     ];
     for (until, why) in holds.into_iter().flatten() {
         if at.is_some_and(|tick| until > tick) {
-            at = scheduler::next_after(schedule, until - chrono::Duration::seconds(1));
+            at = schedule.next_after(until - chrono::Duration::seconds(1));
             reason = why;
         }
     }
@@ -170,4 +210,132 @@ pub fn next_due(
         at: at.map(format),
         reason,
     }
+}
+
+/// The source `herald fetch` fetches, and what the daemon would send with it.
+#[derive(Debug)]
+pub struct FetchTarget {
+    /// A configured source, or one built from the URL.
+    pub spec: Arc<SourceSpec>,
+    /// Validators the database holds for it.
+    pub validators: Option<Validators>,
+    /// A permanent redirect remembered from earlier fetches.
+    pub moved: Option<url::Url>,
+    /// One line saying where all this came from.
+    pub origin: String,
+}
+
+/// Resolves `herald fetch`'s target: a configured source by name (with the
+/// validators and move the database remembers for it), else a URL built
+/// into a source of `kind` (default `feed`). Reads the database: call it
+/// off the async runtime.
+///
+/// # Errors
+/// [`Error::Usage`] for a target that is neither, or a kind that needs keys
+/// only a config entry can give; a database that cannot be read.
+pub fn fetch_target(config: &Config, target: &str, kind: Option<Kind>) -> Result<FetchTarget> {
+    if let Some(spec) = config.sources.iter().find(|s| s.name == target) {
+        let database = &config.daemon.database;
+        let (validators, moved) = if database.exists() {
+            Reader::open(database)?.validators_of(&spec.name)?
+        } else {
+            (None, None)
+        };
+        return Ok(FetchTarget {
+            spec: Arc::clone(spec),
+            validators,
+            moved: moved.and_then(|m| url::Url::parse(&m).ok()),
+            origin: format!(
+                "configured source \"{}\" (kind {}); validators from {}",
+                spec.name,
+                spec.kind,
+                database.display()
+            ),
+        });
+    }
+    let url = url::Url::parse(target).map_err(|e| {
+        Error::Usage(format!(
+            "{target:?} is neither a source in {} nor a URL ({e})",
+            config.path.display()
+        ))
+    })?;
+    let kind = kind.unwrap_or(Kind::Feed);
+    let input = SourceInput {
+        name: "fetch".to_owned(),
+        kind,
+        url: Some(url.to_string()),
+        limit: None,
+        options: std::collections::BTreeMap::new(),
+    };
+    let context = BuildContext {
+        config_dir: config.path.parent().map(Into::into).unwrap_or_default(),
+    };
+    let built = sources::build(&input, &context).map_err(|problems| {
+        let reasons: Vec<String> = problems
+            .iter()
+            .map(|p| format!("key `{}`: {}", p.key, p.message))
+            .collect();
+        Error::Usage(format!(
+            "cannot fetch {url} as kind {kind}: {}; configure it as a [[sources]] entry and fetch it by name",
+            reasons.join("; ")
+        ))
+    })?;
+    Ok(FetchTarget {
+        spec: Arc::new(SourceSpec {
+            name: input.name.clone(),
+            kind,
+            enabled: true,
+            schedule: config.daemon.schedule.clone(),
+            own_schedule: false,
+            limit: None,
+            rate_limit: None,
+            respect_server_hints: true,
+            input,
+            source: built.source,
+        }),
+        validators: None,
+        moved: None,
+        origin: format!("{url} as kind {kind}; no stored validators"),
+    })
+}
+
+/// One traced fetch of a [`FetchTarget`], as `herald fetch` shows it.
+#[derive(Debug)]
+pub struct TracedFetch {
+    /// Every hop's request and response headers.
+    pub trace: Vec<Exchange>,
+    /// What came of it.
+    pub result: std::result::Result<Fetched, Failure>,
+    /// Wall time of the fetch and parse.
+    pub elapsed: std::time::Duration,
+}
+
+/// Fetches and parses `target` once, through the same job code a round
+/// uses, recording each hop. Writes nothing.
+///
+/// # Errors
+/// The HTTP client cannot be built.
+pub async fn fetch_traced(config: &Config, target: &FetchTarget) -> Result<TracedFetch> {
+    let fetcher = fetcher(config)?;
+    let mut request = target.spec.source.request();
+    if let Some(moved) = &target.moved {
+        request.url = moved.clone();
+    }
+    let mut trace = Vec::new();
+    let started = Instant::now();
+    let deadline = started + config.daemon.round_timeout;
+    let (result, _) = fetcher
+        .fetch_source(
+            &target.spec,
+            &request,
+            target.validators.as_ref(),
+            deadline,
+            Some(&mut trace),
+        )
+        .await;
+    Ok(TracedFetch {
+        trace,
+        result,
+        elapsed: started.elapsed(),
+    })
 }

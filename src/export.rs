@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::storage::reads::StoredArticle;
+use crate::storage::StoredArticle;
 
 /// Escapes text for XML content and attribute values.
 pub fn xml_escape(text: &str) -> String {

@@ -6,7 +6,8 @@
 //! configured to block rather than drop lines when it falls behind; the
 //! returned guard flushes it on drop, so `main` must hold it until it returns.
 //! A log folder that cannot be used is reported and logging continues on
-//! stderr: a broken log setup must never stop the daemon.
+//! stderr: a broken log setup must never stop the daemon. This module owns
+//! `[log]` ([`LogConfig`]); the config module only validates it.
 
 use std::io::IsTerminal;
 
@@ -16,7 +17,78 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::config::{LogConfig, LogFormat, Rotation};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `[log]`: where the daemon's log lines go besides stderr.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Folder for rolling log files; none means stderr only.
+    pub dir: Option<PathBuf>,
+    /// File name (a date or hour suffix is added when rotating).
+    #[serde(default = "default_log_file")]
+    pub file: String,
+    /// When the file starts anew.
+    #[serde(default)]
+    pub rotation: Rotation,
+    /// How many rotated files to keep (older ones are deleted).
+    #[serde(default = "default_log_keep")]
+    pub keep: usize,
+    /// Filter in `tracing` syntax; `HERALD_LOG` / `RUST_LOG` override it.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// Line format in the file.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// When the log file starts anew.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rotation {
+    /// A new file every day.
+    #[default]
+    Daily,
+    /// A new file every hour.
+    Hourly,
+    /// One file, never rotated.
+    Never,
+}
+
+/// Log line format in the file: `text` for people, `json` for log shippers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn default_log_file() -> String {
+    "herald.log".to_owned()
+}
+fn default_log_keep() -> usize {
+    7
+}
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            dir: None,
+            file: default_log_file(),
+            rotation: Rotation::default(),
+            keep: default_log_keep(),
+            level: default_log_level(),
+            format: LogFormat::default(),
+        }
+    }
+}
 
 /// This process's peak resident memory (`VmHWM`) in KiB, on Linux.
 /// Read from inside: a parent's view of a child (`RUSAGE_CHILDREN`) also

@@ -55,7 +55,7 @@ fn block(name: &str, kind: &str, base: &str, extra: &str) -> String {
     format!("\n[[sources]]\nname = \"{name}\"\nkind = \"{kind}\"\nbase_url = \"{base}\"\n{extra}\n")
 }
 
-fn header<'a>(request: &'a herald::mock::RecordedRequest, name: &str) -> Option<&'a str> {
+fn header<'a>(request: &'a mock::RecordedRequest, name: &str) -> Option<&'a str> {
     request
         .headers
         .iter()
@@ -634,7 +634,7 @@ async fn fetch_explain_shows_headers_caching_and_items_without_the_key() {
     );
     server.route(
         "/feed.xml",
-        MockResponse::ok("application/rss+xml", herald::mock::rss_feed("f", 3)),
+        MockResponse::ok("application/rss+xml", rss_feed("f", 3)),
     );
     let key = ("HERALD_TEST_NEWSAPI_KEY", "newsapi-explain-key-0042");
     let env = TestEnv::new(&config(

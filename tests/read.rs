@@ -168,7 +168,7 @@ async fn export_is_a_valid_atom_and_json_feed() {
     let (_server, env) = filled().await;
     let output = env.herald(&["export", "--format", "atom"]).await;
     assert_eq!(output.status.code(), Some(0));
-    let payload = herald::sources::Payload {
+    let payload = herald::model::http::Payload {
         body: output.stdout.clone().into(),
         content_type: Some("application/atom+xml".into()),
         url: url::Url::parse("https://herald.example/export").expect("url"),

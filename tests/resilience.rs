@@ -447,7 +447,7 @@ async fn hostile_responses_fail_only_their_source_in_bounded_memory() {
     );
     assert_eq!(
         messy[1].0.chars().count(),
-        herald::article::MAX_TITLE_CHARS,
+        herald::model::article::MAX_TITLE_CHARS,
         "long titles are cut"
     );
     assert!(

@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use url::Url;
 
+use super::ClientSettings;
 use super::guard::{self, GuardedResolver};
 
-use crate::config::HttpConfig;
-use crate::sources::{FetchRequest, Header};
+use crate::model::http::{FetchRequest, Header, ServerHint, Validators};
 
 /// Why a request produced no usable body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,21 +60,6 @@ impl FetchError {
             _ => None,
         }
     }
-}
-
-/// Validators from the last successful fetch, for a conditional GET.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Validators {
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-}
-
-/// A server's word on when to come back, and where it said so.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerHint {
-    pub wait: Duration,
-    /// `max-age 3600`, `Expires`, `ttl 60 min`, `Retry-After 120 s`.
-    pub reason: String,
 }
 
 /// `Cache-Control: max-age` (unless `no-cache`/`no-store`), else `Expires`.
@@ -169,7 +154,7 @@ pub struct HttpClient {
 impl HttpClient {
     /// Builds the client from `[http]`. Redirects are followed by hand in
     /// [`HttpClient::get`], so each hop can be checked.
-    pub fn new(http: &HttpConfig) -> Result<Self, FetchError> {
+    pub fn new(http: &ClientSettings) -> Result<Self, FetchError> {
         let pins = Arc::new(
             http.resolve
                 .iter()

@@ -1,6 +1,6 @@
 //! HTTP: the one place that knows reqwest (sources, and alert webhooks in [`webhook`]).
 //!
-//! Sources describe requests ([`crate::sources::FetchRequest`]); this module
+//! Sources describe requests ([`FetchRequest`](crate::model::http::FetchRequest)); this module
 //! performs them with one shared client (connection pooling, decompression,
 //! timeouts, user agent) and enforces the body limit. Its errors are one-line
 //! reasons fit for a log line and the `fetches` table.
@@ -9,10 +9,10 @@ mod client;
 pub mod guard;
 pub mod limits;
 pub mod retry;
+mod settings;
 pub mod webhook;
 
-pub use client::{
-    Exchange, FetchError, HttpClient, HttpResponse, MAX_REDIRECTS, ServerHint, Validators,
-};
+pub use client::{Exchange, FetchError, HttpClient, HttpResponse, MAX_REDIRECTS};
 pub use limits::HostLimits;
 pub use retry::RetryPolicy;
+pub use settings::ClientSettings;

@@ -2,8 +2,8 @@
 //! stays inside `fetch`. Unlike [`super::HttpClient`] it follows no source
 //! rules: the operator chose the URL, so it may be on a private network.
 
+use super::ClientSettings;
 use super::FetchError;
-use crate::config::HttpConfig;
 
 /// A client for webhook deliveries, with `[http]`'s timeouts and user agent.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ impl std::fmt::Display for DeliveryError {
 
 impl WebhookClient {
     /// Builds the client from `[http]`.
-    pub fn new(http: &HttpConfig) -> Result<Self, FetchError> {
+    pub fn new(http: &ClientSettings) -> Result<Self, FetchError> {
         let client = reqwest::Client::builder()
             .timeout(http.timeout)
             .connect_timeout(http.connect_timeout)

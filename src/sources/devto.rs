@@ -6,19 +6,16 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::{
-    FetchRequest, OptionProblem, ParseError, Parsed, Payload, Source, base_url, options,
-    parse_datetime, parse_json,
-};
-use crate::article::ItemDraft;
-use crate::config::RawSource;
+use super::{ApiOptions, OptionProblem, api_options, parse_datetime, parse_json};
+use crate::model::article::ItemDraft;
+use crate::model::http::{FetchRequest, Payload};
+use crate::model::source::{ParseError, Parsed, Source, SourceInput};
 
 const DEFAULT_BASE: &str = "https://dev.to/";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DevToOptions {
-    base_url: Option<String>,
     /// The most popular of the last `top` days.
     top: Option<u32>,
     tag: Option<String>,
@@ -46,10 +43,10 @@ struct User {
 }
 
 impl DevTo {
-    pub fn from_config(raw: &RawSource) -> Result<Self, Vec<OptionProblem>> {
-        let o: DevToOptions = options(raw)?;
-        let base = base_url(raw, DEFAULT_BASE, o.base_url.as_deref()).map_err(|p| vec![p])?;
-        let per_page = o.per_page.or(raw.limit.map(|l| l.min(1000) as u32));
+    pub fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
+        let ApiOptions { own: o, base, .. } =
+            api_options::<DevToOptions>(input, DEFAULT_BASE, false)?;
+        let per_page = o.per_page.or(input.limit.map(|l| l.min(1000) as u32));
         let url = super::api_url(
             &base,
             "api/articles",

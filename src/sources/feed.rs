@@ -9,11 +9,10 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{
-    FetchRequest, OptionProblem, ParseError, Parsed, Payload, Source, options, required_url, text,
-};
-use crate::article::ItemDraft;
-use crate::config::RawSource;
+use super::{OptionProblem, options, required_url, text};
+use crate::model::article::ItemDraft;
+use crate::model::http::{FetchRequest, Payload};
+use crate::model::source::{ParseError, Parsed, Source, SourceInput};
 
 /// The feed kind has no keys beyond the common ones.
 #[derive(Debug, Deserialize)]
@@ -27,9 +26,9 @@ pub struct FeedSource {
 }
 
 impl FeedSource {
-    pub fn from_config(raw: &RawSource) -> Result<Self, Vec<OptionProblem>> {
-        let url = required_url(raw);
-        let opts = options::<FeedOptions>(raw);
+    pub fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
+        let url = required_url(input);
+        let opts = options::<FeedOptions>(input);
         match (url, opts) {
             (Ok(url), Ok(FeedOptions {})) => Ok(FeedSource { url }),
             (url, opts) => Err(url

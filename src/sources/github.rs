@@ -11,13 +11,13 @@ use std::sync::Arc;
 use serde::Deserialize;
 use url::Url;
 
-use super::keys::{ApiKey, KeySettings};
 use super::{
-    BuildContext, Built, FetchRequest, Header, OptionProblem, ParseError, Parsed, Payload, Secret,
-    Source, base_url, options, parse_datetime, parse_json,
+    ApiOptions, BuildContext, Built, OptionProblem, api_options, parse_datetime, parse_json,
 };
-use crate::article::ItemDraft;
-use crate::config::RawSource;
+use crate::model::article::ItemDraft;
+use crate::model::http::{FetchRequest, Header, Payload};
+use crate::model::secret::{ApiKey, Secret};
+use crate::model::source::{ParseError, Parsed, Source, SourceInput};
 
 const DEFAULT_BASE: &str = "https://api.github.com/";
 const ACCEPT: &str = "application/vnd.github+json";
@@ -34,7 +34,6 @@ enum Mode {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GitHubOptions {
-    base_url: Option<String>,
     #[serde(default)]
     mode: Mode,
     q: Option<String>,
@@ -42,9 +41,6 @@ struct GitHubOptions {
     per_page: Option<u32>,
     /// `owner/name`, for `mode = "releases"`.
     repo: Option<String>,
-    api_key_env: Option<String>,
-    api_key_file: Option<String>,
-    api_key: Option<String>,
 }
 
 /// One GitHub search or release list.
@@ -89,15 +85,15 @@ struct Owner {
 }
 
 impl GitHub {
-    pub fn from_config(
-        raw: &RawSource,
+    pub fn from_input(
+        input: &SourceInput,
         context: &BuildContext,
     ) -> Result<Built, Vec<OptionProblem>> {
-        let o: GitHubOptions = options(raw)?;
-        let base = base_url(raw, DEFAULT_BASE, o.base_url.as_deref()).map_err(|p| vec![p])?;
+        let ApiOptions { own: o, base, keys } =
+            api_options::<GitHubOptions>(input, DEFAULT_BASE, true)?;
         let per_page = o
             .per_page
-            .or(raw.limit.map(|l| l.min(100) as u32))
+            .or(input.limit.map(|l| l.min(100) as u32))
             .map(|n| n.to_string());
         let url = match o.mode {
             Mode::Search => {
@@ -130,12 +126,7 @@ impl GitHub {
                 )
             }
         };
-        let settings = KeySettings {
-            api_key_env: o.api_key_env,
-            api_key_file: o.api_key_file,
-            api_key: o.api_key,
-        };
-        let (token, disabled) = settings.optional(context);
+        let (token, disabled) = keys.optional(context);
         Ok(Built {
             source: Arc::new(GitHub {
                 url,

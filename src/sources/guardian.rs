@@ -10,20 +10,19 @@ use std::sync::Arc;
 use serde::Deserialize;
 use url::Url;
 
-use super::keys::{ApiKey, KeySettings};
 use super::{
-    BuildContext, Built, FetchRequest, OptionProblem, ParseError, Parsed, Payload, Source,
-    base_url, options, parse_datetime, parse_json,
+    ApiOptions, BuildContext, Built, OptionProblem, api_options, parse_datetime, parse_json,
 };
-use crate::article::ItemDraft;
-use crate::config::RawSource;
+use crate::model::article::ItemDraft;
+use crate::model::http::{FetchRequest, Payload};
+use crate::model::secret::ApiKey;
+use crate::model::source::{ParseError, Parsed, Source, SourceInput};
 
 const DEFAULT_BASE: &str = "https://content.guardianapis.com/";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GuardianOptions {
-    base_url: Option<String>,
     section: Option<String>,
     q: Option<String>,
     page_size: Option<u32>,
@@ -32,9 +31,6 @@ struct GuardianOptions {
     /// Ask for `trailText` (the summary) and `byline` (the author).
     #[serde(default = "default_show_fields")]
     show_fields: bool,
-    api_key_env: Option<String>,
-    api_key_file: Option<String>,
-    api_key: Option<String>,
 }
 
 fn default_order_by() -> String {
@@ -83,19 +79,19 @@ struct Fields {
 }
 
 impl Guardian {
-    pub fn from_config(
-        raw: &RawSource,
+    pub fn from_input(
+        input: &SourceInput,
         context: &BuildContext,
     ) -> Result<Built, Vec<OptionProblem>> {
-        let o: GuardianOptions = options(raw)?;
-        let base = base_url(raw, DEFAULT_BASE, o.base_url.as_deref()).map_err(|p| vec![p])?;
+        let ApiOptions { own: o, base, keys } =
+            api_options::<GuardianOptions>(input, DEFAULT_BASE, true)?;
         if !matches!(o.order_by.as_str(), "newest" | "oldest" | "relevance") {
             return Err(vec![OptionProblem::new(
                 "order_by",
                 "must be newest, oldest or relevance",
             )]);
         }
-        let page_size = o.page_size.or(raw.limit.map(|l| l.min(200) as u32));
+        let page_size = o.page_size.or(input.limit.map(|l| l.min(200) as u32));
         let url = super::api_url(
             &base,
             "search",
@@ -110,12 +106,7 @@ impl Guardian {
                 ),
             ],
         );
-        let settings = KeySettings {
-            api_key_env: o.api_key_env,
-            api_key_file: o.api_key_file,
-            api_key: o.api_key,
-        };
-        let (key, disabled) = settings.required(context);
+        let (key, disabled) = keys.required(context);
         Ok(Built {
             source: Arc::new(Guardian { url, key }),
             disabled,

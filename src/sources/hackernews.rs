@@ -8,12 +8,10 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::{
-    FetchRequest, OptionProblem, ParseError, Parsed, Payload, Source, base_url, options,
-    parse_json, unix_time,
-};
-use crate::article::ItemDraft;
-use crate::config::RawSource;
+use super::{ApiOptions, OptionProblem, api_options, parse_json, unix_time};
+use crate::model::article::ItemDraft;
+use crate::model::http::{FetchRequest, Payload};
+use crate::model::source::{ParseError, Parsed, Source, SourceInput};
 
 const DEFAULT_BASE: &str = "https://hacker-news.firebaseio.com/";
 const DEFAULT_LIMIT: usize = 30;
@@ -35,7 +33,6 @@ enum List {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HnOptions {
-    base_url: Option<String>,
     #[serde(default)]
     list: List,
 }
@@ -64,13 +61,14 @@ struct Item {
 }
 
 impl HackerNews {
-    pub fn from_config(raw: &RawSource) -> Result<Self, Vec<OptionProblem>> {
-        let opts: HnOptions = options(raw)?;
-        let base = base_url(raw, DEFAULT_BASE, opts.base_url.as_deref()).map_err(|p| vec![p])?;
+    pub fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
+        let ApiOptions {
+            own: opts, base, ..
+        } = api_options::<HnOptions>(input, DEFAULT_BASE, false)?;
         Ok(HackerNews {
             base,
             list: opts.list,
-            limit: raw.limit.unwrap_or(DEFAULT_LIMIT),
+            limit: input.limit.unwrap_or(DEFAULT_LIMIT),
         })
     }
 

@@ -7,12 +7,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{
-    FetchRequest, OptionProblem, ParseError, Parsed, Payload, Source, options, parse_datetime,
-    required_url, text, unix_time,
-};
-use crate::article::ItemDraft;
-use crate::config::RawSource;
+use super::{OptionProblem, options, parse_datetime, required_url, text, unix_time};
+use crate::model::article::ItemDraft;
+use crate::model::http::{FetchRequest, Payload};
+use crate::model::source::{ParseError, Parsed, Source, SourceInput};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,10 +46,10 @@ pub struct JsonSource {
 }
 
 impl JsonSource {
-    pub fn from_config(raw: &RawSource) -> Result<Self, Vec<OptionProblem>> {
+    pub fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
         let mut problems = Vec::new();
-        let url = required_url(raw).map_err(|p| problems.push(p)).ok();
-        let opts = options::<JsonOptions>(raw)
+        let url = required_url(input).map_err(|p| problems.push(p)).ok();
+        let opts = options::<JsonOptions>(input)
             .map_err(|p| problems.extend(p))
             .ok();
         if let Some(opts) = &opts {
@@ -160,15 +158,11 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
             .collect();
-        JsonSource::from_config(&RawSource {
+        JsonSource::from_input(&SourceInput {
             name: "j".into(),
-            kind: "json".into(),
-            enabled: true,
+            kind: crate::model::source::Kind::Json,
             url: Some("https://api.example/v1/news".into()),
-            schedule: None,
             limit: None,
-            rate_limit: None,
-            respect_server_hints: true,
             options,
         })
     }

@@ -12,23 +12,18 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::BuildContext;
-use crate::redact::Secret;
+use crate::model::secret::{ApiKey, Secret};
 
 /// The key settings every keyed kind accepts (declared in each kind's options).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {
+    /// An environment variable holding the key.
     pub api_key_env: Option<String>,
+    /// A file holding the key.
     pub api_key_file: Option<String>,
+    /// The key itself, inline.
     pub api_key: Option<String>,
-}
-
-/// A key that was found, with a hint that names its origin (never its value).
-#[derive(Debug, Clone)]
-pub struct ApiKey {
-    pub secret: Secret,
-    /// `api_key_env GUARDIAN_KEY`, `api_key_file guardian.key`, `api_key`.
-    pub hint: String,
 }
 
 impl KeySettings {

@@ -1,9 +1,12 @@
-//! Source kinds: each turns response bytes into [`ItemDraft`]s.
+//! Source kinds: each turns response bytes into
+//! [`ItemDraft`](crate::model::article::ItemDraft)s.
 //!
 //! A kind is one file holding an options struct (its own config keys, checked
 //! with `deny_unknown_fields`) and an implementation of [`Source`]. Kinds know
-//! nothing of HTTP clients, queues or SQL: they say what to request and how to
-//! read the answer. Adding a kind means one file and one line in [`build`].
+//! nothing of HTTP clients, queues, SQL or the config file: they are built
+//! from a [`SourceInput`] (one `[[sources]]` entry's keys) and say what to
+//! request and how to read the answer. Adding a kind means one file, one
+//! [`Kind`] variant and one line in [`build`].
 
 pub mod devto;
 pub mod feed;
@@ -15,162 +18,34 @@ pub mod keys;
 pub mod newsapi;
 pub mod text;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::article::ItemDraft;
-use crate::config::RawSource;
-pub use crate::redact::Secret;
-
-/// The kinds herald knows, as written in `kind = "..."`.
-pub const KINDS: &[&str] = &[
-    "feed",
-    "json",
-    "hackernews",
-    "newsapi",
-    "guardian",
-    "devto",
-    "github",
-];
-
-/// What a source asks the fetcher for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchRequest {
-    pub url: Url,
-    /// Sent as `Accept`, so servers that negotiate pick the right format.
-    pub accept: &'static str,
-    /// Extra headers (API versions, credentials).
-    pub headers: Vec<Header>,
-}
-
-impl FetchRequest {
-    /// A plain GET of `url`.
-    pub fn get(url: Url, accept: &'static str) -> Self {
-        FetchRequest {
-            url,
-            accept,
-            headers: Vec::new(),
-        }
-    }
-}
-
-/// A request header; credential values are [`Secret`]s so they never print.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Header {
-    Plain(&'static str, String),
-    Credential(&'static str, Secret),
-}
-
-/// What a parse found: items, and requests that complete them (Hacker News
-/// lists ids; each item is a request of its own, queued like any job).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Parsed {
-    pub items: Vec<ItemDraft>,
-    pub follow_ups: Vec<FetchRequest>,
-    /// The feed's own idea of how often to check it (RSS `<ttl>`).
-    pub ttl: Option<std::time::Duration>,
-}
-
-impl From<Vec<ItemDraft>> for Parsed {
-    fn from(items: Vec<ItemDraft>) -> Self {
-        Parsed {
-            items,
-            follow_ups: Vec::new(),
-            ttl: None,
-        }
-    }
-}
-
-/// A successful response as a parser sees it.
-#[derive(Debug, Clone)]
-pub struct Payload {
-    pub body: bytes::Bytes,
-    /// The `Content-Type` header, for its `charset`.
-    pub content_type: Option<String>,
-    /// Where the body really came from (after redirects): the base for relative links.
-    pub url: Url,
-}
-
-/// Why a body could not be read as news. One line, safe to log.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ParseError {
-    #[error("not a feed: {0}")]
-    Feed(String),
-    #[error("invalid JSON: {0}")]
-    Json(String),
-    #[error("unexpected shape: {0}")]
-    Shape(String),
-    #[error("API error: {0}")]
-    Api(String),
-    #[error("parser panicked: {0}")]
-    Panicked(String),
-}
-
-/// A kind of news source. Implementations must be cheap to share: one value
-/// serves every round until the config is reloaded.
-pub trait Source: Send + Sync + std::fmt::Debug {
-    /// The request that fetches this source.
-    fn request(&self) -> FetchRequest;
-    /// Reads a 2xx response into item drafts (in the order the source lists
-    /// them) and any follow-up requests.
-    fn parse(&self, payload: &Payload) -> Result<Parsed, ParseError>;
-    /// Reads the answer to one follow-up request; `None` for an item that is
-    /// legitimately absent (deleted, dead, null), which is not an error.
-    fn parse_follow_up(&self, _payload: &Payload) -> Result<Option<ItemDraft>, ParseError> {
-        Ok(None)
-    }
-    /// The credential this source sends, if any: its value is scrubbed from
-    /// everything printed about the source, and its origin (`api_key_env
-    /// GUARDIAN_KEY`) is named in "unauthorized" messages.
-    fn credential(&self) -> Option<&keys::ApiKey> {
-        None
-    }
-}
-
-/// A configured source, shared by the rounds that fetch it.
-#[derive(Debug)]
-pub struct SourceSpec {
-    pub name: String,
-    pub kind: String,
-    pub enabled: bool,
-    pub schedule: Option<String>,
-    pub limit: Option<usize>,
-    pub rate_limit: Option<crate::breaker::RateLimit>,
-    /// Whether Cache-Control, Expires, `<ttl>` and Retry-After may delay fetches.
-    pub respect_server_hints: bool,
-    /// Time between two rounds of its schedule: the breaker's cooldown unit.
-    pub interval: std::time::Duration,
-    pub source: Arc<dyn Source>,
-}
+use crate::model::http::Payload;
+use crate::model::source::{Kind, ParseError, Source, SourceInput};
 
 /// A config problem inside one source, before the config module adds file
 /// and line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptionProblem {
+    /// The key at fault, as written in the entry.
     pub key: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
 impl OptionProblem {
+    /// A problem with `key`.
     pub fn new(key: &str, message: impl Into<String>) -> Self {
         OptionProblem {
             key: key.to_owned(),
             message: message.into(),
         }
     }
-}
-
-/// The values to scrub from anything printed about `source`.
-pub fn secrets_of(source: &dyn Source) -> Vec<Secret> {
-    source
-        .credential()
-        .map(|key| key.secret.clone())
-        .into_iter()
-        .collect()
 }
 
 /// What building a source needs besides its own keys.
@@ -183,6 +58,7 @@ pub struct BuildContext {
 /// A built source, possibly disabled (a missing API key is not fatal).
 #[derive(Debug)]
 pub struct Built {
+    /// The kind's implementation.
     pub source: Arc<dyn Source>,
     /// Why the source will not be fetched, for one warning at start.
     pub disabled: Option<String>,
@@ -198,26 +74,89 @@ impl Built {
 }
 
 /// Builds the source for one `[[sources]]` entry, or says everything wrong with it.
-pub fn build(raw: &RawSource, context: &BuildContext) -> Result<Built, Vec<OptionProblem>> {
-    match raw.kind.as_str() {
-        "feed" => Built::enabled(feed::FeedSource::from_config(raw)?),
-        "json" => Built::enabled(json::JsonSource::from_config(raw)?),
-        "hackernews" => Built::enabled(hackernews::HackerNews::from_config(raw)?),
-        "devto" => Built::enabled(devto::DevTo::from_config(raw)?),
-        "newsapi" => newsapi::NewsApi::from_config(raw, context),
-        "guardian" => guardian::Guardian::from_config(raw, context),
-        "github" => github::GitHub::from_config(raw, context),
-        other => Err(vec![OptionProblem::new(
-            "kind",
-            format!("unknown kind {other:?}; known kinds: {}", KINDS.join(", ")),
-        )]),
+///
+/// # Errors
+/// Every problem with the entry's keys, each naming its key.
+pub fn build(input: &SourceInput, context: &BuildContext) -> Result<Built, Vec<OptionProblem>> {
+    match input.kind {
+        Kind::Feed => Built::enabled(feed::FeedSource::from_input(input)?),
+        Kind::Json => Built::enabled(json::JsonSource::from_input(input)?),
+        Kind::HackerNews => Built::enabled(hackernews::HackerNews::from_input(input)?),
+        Kind::DevTo => Built::enabled(devto::DevTo::from_input(input)?),
+        Kind::NewsApi => newsapi::NewsApi::from_input(input, context),
+        Kind::Guardian => guardian::Guardian::from_input(input, context),
+        Kind::GitHub => github::GitHub::from_input(input, context),
+    }
+}
+
+/// What every API kind is configured with besides its own keys.
+#[derive(Debug)]
+pub struct ApiOptions<T> {
+    /// The kind's own keys.
+    pub own: T,
+    /// `base_url` (or the public API), ending in `/`.
+    pub base: Url,
+    /// `api_key_env`, `api_key_file`, `api_key` (all unset for keyless kinds).
+    pub keys: keys::KeySettings,
+}
+
+/// Splits an API kind's keys into the shared ones (`base_url`, and the key
+/// settings when `keyed`) and its own (deserialised into `T`, where any key
+/// left over is an unknown key of that kind). One place for what every API
+/// kind does first.
+///
+/// # Errors
+/// Every problem found, each naming its key.
+pub fn api_options<T: DeserializeOwned>(
+    input: &SourceInput,
+    default_base: &str,
+    keyed: bool,
+) -> Result<ApiOptions<T>, Vec<OptionProblem>> {
+    let mut rest = input.options.clone();
+    let mut take = |key: &str| -> Result<Option<String>, OptionProblem> {
+        match rest.remove(key) {
+            None => Ok(None),
+            Some(serde_json::Value::String(text)) => Ok(Some(text)),
+            Some(other) => Err(OptionProblem::new(
+                key,
+                format!("must be a string, not {other}"),
+            )),
+        }
+    };
+    let mut problems = Vec::new();
+    let configured_base = take("base_url").unwrap_or_else(|p| {
+        problems.push(p);
+        None
+    });
+    let mut keys = keys::KeySettings::default();
+    if keyed {
+        for (key, slot) in [
+            ("api_key_env", &mut keys.api_key_env),
+            ("api_key_file", &mut keys.api_key_file),
+            ("api_key", &mut keys.api_key),
+        ] {
+            *slot = take(key).unwrap_or_else(|p| {
+                problems.push(p);
+                None
+            });
+        }
+    }
+    let base = base_url(input, default_base, configured_base.as_deref())
+        .map_err(|p| problems.push(p))
+        .ok();
+    let own = deserialize_options::<T>(input.kind, &rest)
+        .map_err(|p| problems.extend(p))
+        .ok();
+    match (own, base) {
+        (Some(own), Some(base)) if problems.is_empty() => Ok(ApiOptions { own, base, keys }),
+        _ => Err(problems),
     }
 }
 
 /// `base_url` (or the kind's public API) as a URL ending in `/`, so that
 /// relative paths join under it.
-pub fn base_url(
-    raw: &RawSource,
+fn base_url(
+    input: &SourceInput,
     default: &str,
     configured: Option<&str>,
 ) -> Result<Url, OptionProblem> {
@@ -230,12 +169,12 @@ pub fn base_url(
             format!("{text:?}: only http and https are fetched"),
         ));
     }
-    if raw.url.is_some() {
+    if input.url.is_some() {
         return Err(OptionProblem::new(
             "url",
             format!(
-                "kind {:?} builds its own URLs; use base_url to point it elsewhere",
-                raw.kind
+                "kind \"{}\" builds its own URLs; use base_url to point it elsewhere",
+                input.kind
             ),
         ));
     }
@@ -276,9 +215,18 @@ pub fn parse_json<T: DeserializeOwned>(payload: &Payload) -> Result<T, ParseErro
 }
 
 /// Deserialises a kind's own keys; unknown keys become problems naming them.
-pub fn options<T: DeserializeOwned>(raw: &RawSource) -> Result<T, Vec<OptionProblem>> {
-    let map: serde_json::Map<String, serde_json::Value> = raw
-        .options
+///
+/// # Errors
+/// The first key serde could not take, named.
+pub fn options<T: DeserializeOwned>(input: &SourceInput) -> Result<T, Vec<OptionProblem>> {
+    deserialize_options(input.kind, &input.options)
+}
+
+fn deserialize_options<T: DeserializeOwned>(
+    kind: Kind,
+    options: &BTreeMap<String, serde_json::Value>,
+) -> Result<T, Vec<OptionProblem>> {
+    let map: serde_json::Map<String, serde_json::Value> = options
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
@@ -289,10 +237,10 @@ pub fn options<T: DeserializeOwned>(raw: &RawSource) -> Result<T, Vec<OptionProb
             .split('`')
             .nth(1)
             .filter(|_| message.starts_with("unknown field") || message.contains("field `"))
-            .unwrap_or(&raw.kind)
+            .unwrap_or(kind.as_str())
             .to_owned();
         let message = if message.starts_with("unknown field") {
-            format!("not a key of kind {:?} ({message})", raw.kind)
+            format!("not a key of kind \"{kind}\" ({message})")
         } else {
             message
         };
@@ -301,11 +249,14 @@ pub fn options<T: DeserializeOwned>(raw: &RawSource) -> Result<T, Vec<OptionProb
 }
 
 /// The `url` key as an absolute http(s) URL.
-pub fn required_url(raw: &RawSource) -> Result<Url, OptionProblem> {
-    let text = raw
+///
+/// # Errors
+/// A missing, unparsable or non-web URL.
+pub fn required_url(input: &SourceInput) -> Result<Url, OptionProblem> {
+    let text = input
         .url
         .as_deref()
-        .ok_or_else(|| OptionProblem::new("url", format!("kind {:?} needs a url", raw.kind)))?;
+        .ok_or_else(|| OptionProblem::new("url", format!("kind \"{}\" needs a url", input.kind)))?;
     let url = Url::parse(text).map_err(|e| OptionProblem::new("url", format!("{text:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(OptionProblem::new(
@@ -314,23 +265,6 @@ pub fn required_url(raw: &RawSource) -> Result<Url, OptionProblem> {
         ));
     }
     Ok(url)
-}
-
-/// Turns a panic in `f` into [`ParseError::Panicked`], so that a panic
-/// inside a parser (a dependency has panicked on odd UTF-16 before) fails
-/// this one source instead of a worker.
-pub fn contain_panic<T, F>(f: F) -> Result<T, ParseError>
-where
-    F: FnOnce() -> Result<T, ParseError>,
-{
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
-        Err(ParseError::Panicked(message))
-    })
 }
 
 /// Reads the date formats news APIs use: RFC 3339, RFC 2822, a bare
@@ -379,11 +313,5 @@ mod tests {
         assert_eq!(parse_datetime("1795341600"), want);
         assert_eq!(unix_time(1_795_341_600_000), want);
         assert_eq!(parse_datetime("yesterday-ish"), None);
-    }
-
-    #[test]
-    fn a_panicking_parser_becomes_an_error() {
-        let result: Result<Vec<ItemDraft>, _> = contain_panic(|| panic!("boom at byte 7"));
-        assert_eq!(result, Err(ParseError::Panicked("boom at byte 7".into())));
     }
 }

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use serde::Deserialize;
 use url::Url;
 
-use super::keys::{ApiKey, KeySettings};
 use super::{
-    BuildContext, Built, FetchRequest, Header, OptionProblem, ParseError, Parsed, Payload, Source,
-    base_url, options, parse_datetime, parse_json,
+    ApiOptions, BuildContext, Built, OptionProblem, api_options, parse_datetime, parse_json,
 };
-use crate::article::ItemDraft;
-use crate::config::RawSource;
+use crate::model::article::ItemDraft;
+use crate::model::http::{FetchRequest, Header, Payload};
+use crate::model::secret::ApiKey;
+use crate::model::source::{ParseError, Parsed, Source, SourceInput};
 
 const DEFAULT_BASE: &str = "https://newsapi.org/";
 
@@ -31,16 +31,12 @@ enum Endpoint {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewsApiOptions {
-    base_url: Option<String>,
     #[serde(default)]
     endpoint: Endpoint,
     country: Option<String>,
     category: Option<String>,
     q: Option<String>,
     page_size: Option<u32>,
-    api_key_env: Option<String>,
-    api_key_file: Option<String>,
-    api_key: Option<String>,
 }
 
 /// One NewsAPI query.
@@ -75,12 +71,12 @@ struct Outlet {
 }
 
 impl NewsApi {
-    pub fn from_config(
-        raw: &RawSource,
+    pub fn from_input(
+        input: &SourceInput,
         context: &BuildContext,
     ) -> Result<Built, Vec<OptionProblem>> {
-        let o: NewsApiOptions = options(raw)?;
-        let base = base_url(raw, DEFAULT_BASE, o.base_url.as_deref()).map_err(|p| vec![p])?;
+        let ApiOptions { own: o, base, keys } =
+            api_options::<NewsApiOptions>(input, DEFAULT_BASE, true)?;
         let (path, needs) = match o.endpoint {
             Endpoint::TopHeadlines => (
                 "v2/top-headlines",
@@ -97,7 +93,7 @@ impl NewsApi {
             };
             return Err(vec![OptionProblem::new("endpoint", message)]);
         }
-        let page_size = o.page_size.or(raw.limit.map(|l| l.min(100) as u32));
+        let page_size = o.page_size.or(input.limit.map(|l| l.min(100) as u32));
         let url = super::api_url(
             &base,
             path,
@@ -108,12 +104,7 @@ impl NewsApi {
                 ("pageSize", page_size.map(|n| n.to_string())),
             ],
         );
-        let settings = KeySettings {
-            api_key_env: o.api_key_env,
-            api_key_file: o.api_key_file,
-            api_key: o.api_key,
-        };
-        let (key, disabled) = settings.required(context);
+        let (key, disabled) = keys.required(context);
         Ok(Built {
             source: Arc::new(NewsApi { url, key }),
             disabled,

@@ -1,145 +1,87 @@
-//! SQLite: the only module that imports rusqlite.
+//! Storage: the interface the rest of herald calls to keep what rounds
+//! fetch and to read it back. The one backend today is SQLite ([`sqlite`],
+//! the only module that names rusqlite); a second store plugs in behind
+//! [`Storage`] (writes, from async code) and [`Reader`] (the read commands),
+//! and nothing outside this folder changes.
 //!
-//! All writes go through one dedicated writer thread that owns the write
-//! connection; async code talks to it over a channel and awaits a oneshot
-//! reply, so the runtime never blocks on disk. One writer means no
-//! `SQLITE_BUSY` between our own tasks, and readers (other processes, the
-//! read commands) never wait thanks to WAL.
-//!
-//! The writer drains whatever commands are queued and commits them in one
-//! transaction (group commit), each fetch inside its own savepoint: a batch is
-//! still all-or-nothing, but a round of a thousand small feeds costs a few
-//! fsyncs instead of a thousand.
+//! Writes go through one writer thread (see `sqlite/writer.rs`), so the async
+//! runtime never blocks on disk; reads open their own read-only connection,
+//! safe next to a running daemon.
 
-pub mod reads;
-pub mod schema;
-mod writes;
+mod rows;
+mod sqlite;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{mpsc, oneshot};
 
-pub use schema::CURRENT_VERSION;
-pub use writes::{RoundSummary, Stored};
+pub use rows::{
+    Memories, RoundId, RoundRow, RoundSummary, SourceRow, SourceStats, Stored, StoredArticle,
+};
 
-use crate::outcome::{FetchOutcome, SourceMemory};
+use crate::model::http::Validators;
+use crate::model::outcome::FetchOutcome;
 
-/// How many queued commands one transaction may take.
-const GROUP_COMMIT_MAX: usize = 512;
+/// The schema version a fully migrated database reports.
+pub const CURRENT_VERSION: i64 = sqlite::schema::CURRENT_VERSION;
 
 /// Why the database could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// The file could not be opened, created or migrated.
     #[error("{}: cannot open database: {source}", .path.display())]
     Open {
+        /// The database file.
         path: PathBuf,
+        /// SQLite's reason.
         source: rusqlite::Error,
     },
+    /// A statement failed.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The writer thread has stopped (closed, or it panicked).
     #[error("database writer has stopped")]
     WriterGone,
     /// The database predates a feature; the daemon (or `herald once`)
     /// migrates it on its next start.
     #[error("{}: database schema version {version} predates this command (needs {needed}); run `herald once` or restart the daemon to upgrade it", .path.display())]
     Outdated {
+        /// The database file.
         path: PathBuf,
+        /// Its schema version.
         version: i64,
+        /// The version the command needs.
         needed: i64,
     },
     /// A `herald search` query FTS5 cannot parse; carries SQLite's reason.
     #[error(
         "search query {query:?} is not valid: {reason} (words are matched as given; quote phrases with \"...\", use AND / OR / NOT, prefix* for prefixes)"
     )]
-    BadQuery { query: String, reason: String },
-}
-
-/// What a round needs to know before it starts: each source's persisted
-/// state, and the hosts backing off (`host:port` → until, why).
-#[derive(Debug, Clone, Default)]
-pub struct Memories {
-    pub sources: HashMap<String, SourceMemory>,
-    pub hosts: HashMap<String, (DateTime<Utc>, String)>,
-}
-
-/// Row id of a round in the `rounds` table.
-pub type RoundId = i64;
-
-enum Command {
-    BeginRound {
-        trigger: String,
-        started_at: DateTime<Utc>,
-        planned: usize,
-        reply: oneshot::Sender<Result<RoundId, StorageError>>,
-    },
-    Fetch {
-        round_id: RoundId,
-        outcome: Box<FetchOutcome>,
-        reply: oneshot::Sender<Result<Stored, StorageError>>,
-    },
-    FinishRound {
-        summary: RoundSummary,
-        reply: oneshot::Sender<Result<(), StorageError>>,
-    },
-    Memory {
-        since: Option<DateTime<Utc>>,
-        reply: oneshot::Sender<Result<Memories, StorageError>>,
-    },
-    Close {
-        reply: oneshot::Sender<Result<(), StorageError>>,
+    BadQuery {
+        /// The query as given.
+        query: String,
+        /// Why FTS5 refused it.
+        reason: String,
     },
 }
 
-/// A cheap, cloneable handle to the writer thread.
+/// A cheap, cloneable handle on the database for async code: every write
+/// (and the state a round reads before it starts) goes through it.
 #[derive(Debug, Clone)]
 pub struct Storage {
-    commands: mpsc::UnboundedSender<Command>,
+    writer: sqlite::writer::Writer,
     path: PathBuf,
-}
-
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Command::BeginRound { .. } => "BeginRound",
-            Command::Fetch { .. } => "Fetch",
-            Command::FinishRound { .. } => "FinishRound",
-            Command::Memory { .. } => "Memory",
-            Command::Close { .. } => "Close",
-        })
-    }
 }
 
 impl Storage {
     /// Opens (creating and migrating if needed) the database and starts its writer.
+    ///
+    /// # Errors
+    /// The file cannot be opened, created or migrated.
     pub async fn open(path: &Path) -> Result<Storage, StorageError> {
-        let (commands, receiver) = mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let thread_path = path.to_path_buf();
-        std::thread::Builder::new()
-            .name("herald-sqlite-writer".into())
-            .spawn(move || match open_connection(&thread_path) {
-                Ok(conn) => {
-                    let _ = ready_tx.send(Ok(()));
-                    writer_loop(conn, receiver);
-                }
-                Err(source) => {
-                    let _ = ready_tx.send(Err(StorageError::Open {
-                        path: thread_path,
-                        source,
-                    }));
-                }
-            })
-            .map_err(|e| StorageError::Open {
-                path: path.to_path_buf(),
-                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-            })?;
-        ready_rx.await.map_err(|_| StorageError::WriterGone)??;
         Ok(Storage {
-            commands,
+            writer: sqlite::writer::Writer::open(path).await?,
             path: path.to_path_buf(),
         })
     }
@@ -150,18 +92,15 @@ impl Storage {
     }
 
     /// Records the start of a round and returns its id.
+    ///
+    /// # Errors
+    /// The write failed, or the writer has stopped.
     pub async fn begin_round(
         &self,
         trigger: &str,
         planned: usize,
     ) -> Result<RoundId, StorageError> {
-        self.ask(|reply| Command::BeginRound {
-            trigger: trigger.to_owned(),
-            started_at: Utc::now(),
-            planned,
-            reply,
-        })
-        .await
+        self.writer.begin_round(trigger, planned).await
     }
 
     /// Stores one fetch (its row, its articles, the source's state) atomically.
@@ -172,212 +111,142 @@ impl Storage {
         outcome: FetchOutcome,
     ) -> impl std::future::Future<Output = Result<Stored, StorageError>> + Send + 'static + use<>
     {
-        let (reply, answer) = oneshot::channel();
-        let sent = self.commands.send(Command::Fetch {
-            round_id,
-            outcome: Box::new(outcome),
-            reply,
-        });
-        async move {
-            sent.map_err(|_| StorageError::WriterGone)?;
-            answer.await.map_err(|_| StorageError::WriterGone)?
-        }
+        self.writer.commit_fetch(round_id, outcome)
     }
 
     /// Every source's persisted state (validators, moves, breaker), with the
     /// requests made since `since` for rate limits.
+    ///
+    /// # Errors
+    /// The read failed, or the writer has stopped.
     pub async fn source_memory(
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<Memories, StorageError> {
-        self.ask(|reply| Command::Memory { since, reply }).await
+        self.writer.source_memory(since).await
     }
 
-    /// Records a round's totals.
+    /// Records a round's totals and the breaker states it changed.
+    ///
+    /// # Errors
+    /// The write failed, or the writer has stopped.
     pub async fn finish_round(&self, summary: RoundSummary) -> Result<(), StorageError> {
-        self.ask(|reply| Command::FinishRound { summary, reply })
-            .await
+        self.writer.finish_round(summary).await
     }
 
     /// Waits for every queued write, checkpoints the WAL and stops the writer.
     /// Other clones of this handle get [`StorageError::WriterGone`] afterwards.
+    ///
+    /// # Errors
+    /// The checkpoint failed, or the writer had already stopped.
     pub async fn close(self) -> Result<(), StorageError> {
-        self.ask(|reply| Command::Close { reply }).await
+        self.writer.close().await
+    }
+}
+
+/// Read-only access for the read commands: never takes a write lock, safe
+/// while the daemon runs. Synchronous: the commands are one-shot and run
+/// no async runtime.
+#[derive(Debug)]
+pub struct Reader {
+    conn: rusqlite::Connection,
+    path: PathBuf,
+}
+
+impl Reader {
+    /// Opens the database at `path` read-only.
+    ///
+    /// # Errors
+    /// The file does not exist or cannot be read.
+    pub fn open(path: &Path) -> Result<Reader, StorageError> {
+        Ok(Reader {
+            conn: sqlite::open_read_only(path)?,
+            path: path.to_path_buf(),
+        })
     }
 
-    async fn ask<T>(
+    /// Newest first (by publication, else fetch time), at most `limit`, from
+    /// the given sources (all when empty), not older than `since` (ISO-8601).
+    /// Articles sharing a title fingerprint appear once.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub fn latest(
         &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, StorageError>>) -> Command,
-    ) -> Result<T, StorageError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(command(reply))
-            .map_err(|_| StorageError::WriterGone)?;
-        answer.await.map_err(|_| StorageError::WriterGone)?
+        limit: usize,
+        sources: &[String],
+        since: Option<&str>,
+    ) -> Result<Vec<StoredArticle>, StorageError> {
+        Ok(sqlite::reads::latest(&self.conn, limit, sources, since)?)
     }
-}
 
-fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        // A missing folder should be created, not reported as "unable to open".
-        let _ = std::fs::create_dir_all(parent);
+    /// Full-text search, best match first, then newest.
+    ///
+    /// # Errors
+    /// [`StorageError::BadQuery`] for a query FTS5 cannot parse;
+    /// [`StorageError::Outdated`] for a database that predates search.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<StoredArticle>, StorageError> {
+        let version = sqlite::schema::version(&self.conn)?;
+        if version < 2 {
+            return Err(StorageError::Outdated {
+                path: self.path.clone(),
+                version,
+                needed: 2,
+            });
+        }
+        sqlite::reads::search(&self.conn, query, limit)
     }
-    let mut conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    schema::migrate(&mut conn)?;
-    Ok(conn)
-}
 
-/// Opens a read-only connection for the read commands and tests.
-pub fn open_read_only(path: &Path) -> Result<Connection, StorageError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|source| StorageError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    Ok(conn)
+    /// The state of every source the database has seen, by name.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub fn sources(&self) -> Result<HashMap<String, SourceRow>, StorageError> {
+        Ok(sqlite::reads::sources(&self.conn)?)
+    }
+
+    /// The most recent `limit` finished rounds, newest first.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub fn rounds(&self, limit: usize) -> Result<Vec<RoundRow>, StorageError> {
+        Ok(sqlite::reads::rounds(&self.conn, limit)?)
+    }
+
+    /// Per-source latency and failure rate over rounds ≥ `from_round`.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub fn source_stats(&self, from_round: RoundId) -> Result<Vec<SourceStats>, StorageError> {
+        Ok(sqlite::reads::source_stats(&self.conn, from_round)?)
+    }
+
+    /// When the newest article was fetched, for feed `updated` stamps.
+    ///
+    /// # Errors
+    /// The query failed.
+    pub fn newest_fetch(&self) -> Result<Option<String>, StorageError> {
+        Ok(sqlite::reads::newest_fetch(&self.conn)?)
+    }
+
+    /// The validators and remembered move stored for `source`, to send what
+    /// the daemon would send (`herald fetch NAME`).
+    ///
+    /// # Errors
+    /// The query failed.
+    pub fn validators_of(
+        &self,
+        source: &str,
+    ) -> Result<(Option<Validators>, Option<String>), StorageError> {
+        Ok(sqlite::reads::validators_of(&self.conn, source)?)
+    }
 }
 
 /// Copies the database at `from` into a new file `to` in one consistent
-/// read (`VACUUM INTO`), without writing to `from`: what `once --dry-run`
-/// rounds run against.
-pub fn snapshot(from: &Path, to: &Path) -> Result<(), StorageError> {
-    let conn = open_read_only(from)?;
-    conn.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
-    Ok(())
-}
-
-fn writer_loop(mut conn: Connection, mut receiver: mpsc::UnboundedReceiver<Command>) {
-    let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
-    while let Some(first) = receiver.blocking_recv() {
-        group.push(first);
-        while group.len() < GROUP_COMMIT_MAX {
-            match receiver.try_recv() {
-                Ok(command) => group.push(command),
-                Err(_) => break,
-            }
-        }
-        let close = apply_group(&mut conn, &mut group);
-        if let Some(reply) = close {
-            let result = conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .map_err(StorageError::from);
-            let _ = reply.send(result);
-            return;
-        }
-    }
-    // Every handle dropped without `close`: still leave a tidy WAL.
-    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-}
-
-/// What a command produced, before its reply is sent.
-enum Answer {
-    RoundId(RoundId),
-    Stored(Stored),
-    Memory(Memories),
-    Done,
-}
-
-fn execute(conn: &Connection, command: &Command) -> rusqlite::Result<Answer> {
-    match command {
-        Command::BeginRound {
-            trigger,
-            started_at,
-            planned,
-            ..
-        } => writes::begin_round(conn, trigger, *started_at, *planned).map(Answer::RoundId),
-        Command::Fetch {
-            round_id, outcome, ..
-        } => writes::record_fetch(conn, *round_id, outcome).map(Answer::Stored),
-        Command::FinishRound { summary, .. } => {
-            writes::finish_round(conn, summary).map(|()| Answer::Done)
-        }
-        Command::Memory { since, .. } => Ok(Answer::Memory(Memories {
-            sources: writes::source_memory(conn, *since)?,
-            hosts: writes::host_backoffs(conn)?,
-        })),
-        Command::Close { .. } => Ok(Answer::Done),
-    }
-}
-
-/// Runs `commands` in one transaction; all or nothing. New articles join
-/// the full-text index in the same transaction, in one statement (see
-/// [`writes::index_new_articles`]).
-fn run_transaction(conn: &mut Connection, commands: &[Command]) -> rusqlite::Result<Vec<Answer>> {
-    let tx = conn.transaction()?;
-    let last_indexed = writes::last_article_id(&tx)?;
-    let answers = commands
-        .iter()
-        .map(|command| execute(&tx, command))
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    writes::index_new_articles(&tx, last_indexed)?;
-    tx.commit()?;
-    Ok(answers)
-}
-
-/// Commits `group` and answers each command. Returns the reply channel of a
-/// `Close` found in the group (handled after the commit).
+/// read, without writing to `from`: what `once --dry-run` rounds run against.
 ///
-/// Fast path: the whole group in one transaction. Savepoints per command
-/// would isolate failures too, but they make SQLite write a statement
-/// journal for every page touched, which measured at half the writer's CPU.
-/// Failures are rare (a full disk, a corrupt page), so on any error the group
-/// is rolled back and replayed one command per transaction instead: each
-/// batch is still all-or-nothing, and one bad batch fails only itself.
-fn apply_group(
-    conn: &mut Connection,
-    group: &mut Vec<Command>,
-) -> Option<oneshot::Sender<Result<(), StorageError>>> {
-    let answers: Vec<Result<Answer, StorageError>> = match run_transaction(conn, group) {
-        Ok(answers) => answers.into_iter().map(Ok).collect(),
-        Err(_) if group.len() > 1 => group
-            .iter()
-            .map(|command| {
-                run_transaction(conn, std::slice::from_ref(command))
-                    .map(|mut one| one.pop().unwrap_or(Answer::Done))
-                    .map_err(StorageError::from)
-            })
-            .collect(),
-        Err(e) => vec![Err(StorageError::from(e))],
-    };
-    let mut close = None;
-    for (command, answer) in group.drain(..).zip(answers) {
-        match command {
-            Command::BeginRound { reply, .. } => {
-                let _ = reply.send(answer.and_then(|a| match a {
-                    Answer::RoundId(id) => Ok(id),
-                    _ => Err(StorageError::WriterGone),
-                }));
-            }
-            Command::Fetch { reply, .. } => {
-                let _ = reply.send(answer.and_then(|a| match a {
-                    Answer::Stored(stored) => Ok(stored),
-                    _ => Err(StorageError::WriterGone),
-                }));
-            }
-            Command::FinishRound { reply, .. } => {
-                let _ = reply.send(answer.map(|_| ()));
-            }
-            Command::Memory { reply, .. } => {
-                let _ = reply.send(answer.and_then(|a| match a {
-                    Answer::Memory(memory) => Ok(memory),
-                    _ => Err(StorageError::WriterGone),
-                }));
-            }
-            Command::Close { reply } => close = Some(reply),
-        }
-    }
-    close
+/// # Errors
+/// `from` cannot be read or `to` cannot be written.
+pub fn snapshot(from: &Path, to: &Path) -> Result<(), StorageError> {
+    sqlite::snapshot(from, to)
 }

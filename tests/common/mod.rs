@@ -12,7 +12,11 @@ use rusqlite::Connection;
 use serde_json::Value;
 use tempfile::TempDir;
 
-pub use herald::mock::{MockResponse, MockServer, rss_feed};
+/// The mock news server `herald bench` uses, shared with the tests.
+#[path = "../../src/cli/bench/mock.rs"]
+pub mod mock;
+
+pub use mock::{MockResponse, MockServer, rss_feed};
 
 /// How long any single herald invocation may take before the test fails
 /// instead of hanging.

@@ -2,51 +2,61 @@
 //!
 //! One task owns everything that changes: the config, the worker pool, the
 //! scheduler, and the set of sources whose round is still running. It waits
-//! in one `select!` on three inputs — a [`Control`] from a signal, a
-//! [`RoundTick`](crate::scheduler::RoundTick) from cron, a round finishing — so no state is shared
-//! between tasks and no lock is needed. Rounds run as tasks in a `JoinSet`;
-//! each holds its own `Arc`s of the sources and its own queue handle, which is
-//! why a reload can swap the config, the schedules and even the pool without
-//! disturbing a round in progress.
+//! in one `select!` on three inputs — a [`Control`] message (signals are one
+//! producer of them; tests are another), a [`RoundTick`] from cron, a round
+//! finishing — so no state is shared between tasks and no lock is needed.
+//! Rounds run as tasks in a `JoinSet`; each holds its own `Arc`s of the
+//! sources and its own queue handle, which is why a reload can swap the
+//! config, the schedules and even the pool without disturbing a round in
+//! progress.
 //!
 //! Shutdown (mini-redis and vector's shape): stop the scheduler, `begin` the
 //! [`Shutdown`] so nothing new starts, give fetches in flight
 //! `shutdown_grace`, then `abort` the rest; every round still commits what it
 //! has, and the `JoinSet` running dry is the "done" signal. The database is
-//! closed last, with a WAL checkpoint. A second SIGTERM/SIGINT quits at once:
+//! closed last, with a WAL checkpoint. A second `Shutdown` quits at once:
 //! every commit is a transaction, so that loses at most the batch in flight.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use sd_notify::NotifyState;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use tokio_util::sync::CancellationToken;
-
-use crate::alerts::{self, Alert, SourceState, StateTracker};
-use crate::app::start_pool;
+use super::alerts::{self, Alert, SourceState, StateTracker};
+use super::metrics::{self, Metrics};
+use super::notify;
+use super::reload::{ConfigDiff, ReloadOutcome};
+use super::scheduler::{RoundTick, Scheduler};
+use crate::app::{runner_for, start_pool};
 use crate::config::{self, Config};
+use crate::engine::pool::WorkerPool;
+use crate::engine::report::RoundReport;
+use crate::engine::round::RoundRunner;
+use crate::engine::shutdown::Shutdown;
 use crate::error::{Error, Result};
 use crate::fetch::HostLimits;
 use crate::fetch::webhook::WebhookClient;
-use crate::metrics::{self, Metrics};
-use crate::pool::WorkerPool;
-use crate::round::{RoundReport, RoundRunner};
-use crate::scheduler::Scheduler;
-use crate::shutdown::Shutdown;
-use crate::signals::{self, Control};
-use crate::sources::SourceSpec;
+use crate::model::source::SourceSpec;
 use crate::storage::{Storage, StorageError};
+
+/// What the operator (or a test) asks the running daemon to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Stop gracefully; a second one during the drain stops at once.
+    Shutdown,
+    /// Re-read the config file.
+    Reload,
+}
 
 /// How the daemon ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Drained and closed the database cleanly.
     Clean,
-    /// A second signal cut the drain short.
+    /// A second shutdown request cut the drain short.
     Forced,
 }
 
@@ -75,14 +85,15 @@ struct Supervisor {
     shutdown: Shutdown,
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run(config: Config) -> Result<Exit> {
+/// Runs the daemon on `config` until `controls` asks it to stop (or closes).
+///
+/// # Errors
+/// The database, the scheduler, the HTTP client or the metrics listener
+/// could not start, or the database writer stopped while running.
+pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Result<Exit> {
     let storage = Storage::open(&config.daemon.database).await?;
-    let (signal_handle, mut controls) = signals::listen().map_err(Error::Signals)?;
     let (ticks_tx, mut ticks) = mpsc::channel(TICK_BACKLOG);
-    let scheduler = Scheduler::start(&config.schedules(), ticks_tx)
-        .await
-        .map_err(|e| Error::Scheduler(e.to_string()))?;
+    let scheduler = Scheduler::start(&config.schedules(), ticks_tx).await?;
     let shutdown = Shutdown::new();
     let pool = start_pool(&config)?;
     let hosts = HostLimits::new(config.http.per_host_concurrency);
@@ -125,34 +136,35 @@ pub async fn run(config: Config) -> Result<Exit> {
         retired: JoinSet::new(),
         shutdown,
     };
+    let schedules: Vec<String> = sup
+        .config
+        .schedules()
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
     info!(
         sources = sup.config.enabled_sources().len(),
-        schedules = ?sup.config.schedules(),
+        schedules = ?schedules,
         database = %sup.storage.path().display(),
         workers = sup.config.daemon.workers,
         "herald started"
     );
-    notify(&[
-        NotifyState::Ready,
-        NotifyState::Status("started, waiting for the first round"),
-    ]);
+    notify::ready("started, waiting for the first round");
     if sup.config.daemon.run_on_start {
         let all = sup.config.enabled_sources();
         sup.start_round(all, "start".to_owned());
     }
 
-    let mut watchdog =
-        sd_notify::watchdog_enabled().map(|period| tokio::time::interval(period / 2));
+    let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
     loop {
         tokio::select! {
-            Some(control) = controls.recv() => match control {
-                Control::Shutdown => break,
-                Control::Reload => sup.reload().await,
+            control = controls.recv() => match control {
+                Some(Control::Shutdown) | None => break,
+                Some(Control::Reload) => {
+                    sup.reload().await;
+                }
             },
-            Some(tick) = ticks.recv() => {
-                let due = sup.config.sources_on(&tick.schedule);
-                sup.start_round(due, tick.schedule);
-            }
+            Some(tick) = ticks.recv() => sup.tick(&tick),
             Some(done) = sup.rounds.join_next(), if !sup.rounds.is_empty() => {
                 if let Err(fatal) = sup.round_done(done) {
                     error!("{fatal}; shutting down");
@@ -160,17 +172,16 @@ pub async fn run(config: Config) -> Result<Exit> {
                 }
             }
             Some(_) = sup.retired.join_next(), if !sup.retired.is_empty() => {}
-            () = watchdog_tick(&mut watchdog) => notify(&[NotifyState::Watchdog]),
+            () = watchdog_tick(&mut watchdog) => notify::watchdog(),
         }
     }
     let exit = sup.drain(&mut controls, observer_task).await;
-    signal_handle.close();
     listener_stop.cancel();
     if let Some(listener) = listener {
         let _ = listener.await;
     }
     if let Some((sender, task)) = webhook {
-        // Alerts still queued get the shutdown grace, no more.
+        // Alerts still queued get a few seconds, no more.
         drop(sender);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
     }
@@ -182,7 +193,7 @@ fn shortest_interval(config: &Config) -> Option<std::time::Duration> {
     config
         .schedules()
         .iter()
-        .filter_map(|schedule| crate::scheduler::interval_of(schedule))
+        .map(crate::model::schedule::Schedule::interval)
         .min()
 }
 
@@ -192,7 +203,7 @@ fn start_webhook(
     url: &str,
     config: &Config,
 ) -> Result<(mpsc::UnboundedSender<Alert>, tokio::task::JoinHandle<()>)> {
-    let url = url::Url::parse(url).map_err(|e| Error::Alerts(e.to_string()))?;
+    let url = url::Url::parse(url).map_err(Error::AlertsUrl)?;
     let client = WebhookClient::new(&config.http)?;
     Ok(alerts::start_webhook(
         url,
@@ -256,33 +267,13 @@ async fn watchdog_tick(watchdog: &mut Option<tokio::time::Interval>) {
     }
 }
 
-/// Tells systemd (when it is listening; otherwise a no-op).
-fn notify(states: &[NotifyState<'_>]) {
-    if let Err(e) = sd_notify::notify(states) {
-        warn!(error = %e, "cannot notify systemd");
-    }
-}
-
-fn runner_for(
-    config: &Config,
-    pool: &WorkerPool,
-    storage: &Storage,
-    shutdown: &Shutdown,
-    hosts: HostLimits,
-) -> RoundRunner {
-    RoundRunner {
-        hosts,
-        max_consecutive_failures: config.daemon.max_consecutive_failures,
-        queue: pool.queue(),
-        storage: storage.clone(),
-        round_timeout: config.daemon.round_timeout,
-        workers: config.daemon.workers,
-        shutdown: shutdown.clone(),
-        progress: None,
-    }
-}
-
 impl Supervisor {
+    /// A cron tick: the sources on that schedule are due.
+    fn tick(&mut self, tick: &RoundTick) {
+        let due = self.config.sources_on(&tick.schedule);
+        self.start_round(due, tick.schedule.as_str().to_owned());
+    }
+
     /// Starts a round for `sources`, skipping (and recording) those still busy.
     fn start_round(&mut self, sources: Vec<Arc<SourceSpec>>, trigger: String) {
         if sources.is_empty() || self.shutdown.is_begun() {
@@ -309,21 +300,15 @@ impl Supervisor {
         &mut self,
         done: std::result::Result<RoundDone, tokio::task::JoinError>,
     ) -> Result<()> {
-        let done = match done {
-            Ok(done) => done,
-            Err(e) => {
-                // A panicking round loses track of its sources; better to
-                // stop and let systemd restart us than to skip them forever.
-                return Err(Error::Scheduler(format!("a round task failed: {e}")));
-            }
-        };
+        // A panicking round loses track of its sources; better to stop and
+        // let systemd restart us than to skip them forever.
+        let done = done.map_err(Error::RoundPanicked)?;
         for name in &done.sources {
             self.busy.remove(name);
         }
         match done.result {
             Ok(report) => {
-                let status = format!("last {}", report.summary_line());
-                notify(&[NotifyState::Status(&status)]);
+                notify::status(&format!("last {}", report.summary_line()));
                 self.metrics.record_round(&report);
                 let _ = self.observer.send(report);
                 Ok(())
@@ -336,16 +321,12 @@ impl Supervisor {
         }
     }
 
-    /// SIGHUP: a valid config replaces the running one; an invalid one is
+    /// A reload: a valid config replaces the running one; an invalid one is
     /// logged line by line and changes nothing.
-    async fn reload(&mut self) {
-        let reloading = [NotifyState::Reloading];
-        match NotifyState::monotonic_usec_now() {
-            Ok(now) => notify(&[reloading[0].clone(), now]),
-            Err(_) => notify(&reloading),
-        }
+    async fn reload(&mut self) -> ReloadOutcome {
+        notify::reloading();
         let path = self.config.path.clone();
-        match config::load(&path) {
+        let outcome = match config::load(&path) {
             Err(e) => {
                 for line in e.to_string().lines() {
                     error!("reload refused: {}", line.trim());
@@ -354,14 +335,17 @@ impl Supervisor {
                     "keeping the running config ({} sources)",
                     self.config.sources.len()
                 );
+                ReloadOutcome::Refused(e)
             }
             Ok(new) => self.apply(new).await,
-        }
-        notify(&[NotifyState::Ready]);
+        };
+        notify::reloaded();
+        outcome
     }
 
-    async fn apply(&mut self, mut new: Config) {
+    async fn apply(&mut self, mut new: Config) -> ReloadOutcome {
         let old = Arc::clone(&self.config);
+        let diff = ConfigDiff::between(&old, &new);
         if new.daemon.database != old.daemon.database {
             warn!(
                 running = %old.daemon.database.display(),
@@ -370,17 +354,14 @@ impl Supervisor {
             );
             new.daemon.database = old.daemon.database.clone();
         }
-        if new.log != old.log {
-            warn!("[log] changes take effect after a restart");
+        for section in diff
+            .need_restart
+            .iter()
+            .filter(|s| **s != "daemon.database")
+        {
+            warn!("{section} changes take effect after a restart");
         }
-        if new.metrics != old.metrics || new.alerts != old.alerts {
-            warn!("[metrics] and [alerts] changes take effect after a restart");
-        }
-        let mut summary = source_diff(&old, &new);
-        let pool_changed = new.daemon.workers != old.daemon.workers
-            || new.daemon.queue_capacity != old.daemon.queue_capacity
-            || new.http != old.http;
-        if pool_changed {
+        if diff.pool {
             match start_pool(&new) {
                 Ok(pool) => {
                     self.metrics.watch_pool(&pool);
@@ -388,14 +369,10 @@ impl Supervisor {
                     // The old pool's workers finish the rounds already queued
                     // on it, then stop when those rounds drop their handles.
                     self.retired.spawn(retired.stop());
-                    summary.push(format!(
-                        "worker pool {} → {}",
-                        old.daemon.workers, new.daemon.workers
-                    ));
                 }
                 Err(e) => {
                     error!(error = %e, "reload refused: cannot build the new HTTP client; keeping the running config");
-                    return;
+                    return ReloadOutcome::Failed(e.to_string());
                 }
             }
         }
@@ -405,10 +382,10 @@ impl Supervisor {
             }
         }
         // Rounds still running keep the old registry; the cap applies to new ones.
-        let hosts = if new.http.per_host_concurrency == old.http.per_host_concurrency {
-            self.runner.hosts.clone()
-        } else {
+        let hosts = if diff.per_host {
             HostLimits::new(new.http.per_host_concurrency)
+        } else {
+            self.runner.hosts().clone()
         };
         self.runner = runner_for(&new, &self.pool, &self.storage, &self.shutdown, hosts);
         for warning in &new.warnings {
@@ -416,14 +393,15 @@ impl Supervisor {
         }
         self.metrics.set_expected_interval(shortest_interval(&new));
         self.config = Arc::new(new);
-        info!(
-            "config reloaded: {}",
-            if summary.is_empty() {
-                "no changes".to_owned()
-            } else {
-                summary.join(", ")
-            }
-        );
+        let mut summary = diff.to_string();
+        if diff.pool {
+            summary.push_str(&format!(
+                ", worker pool {} → {}",
+                old.daemon.workers, self.config.daemon.workers
+            ));
+        }
+        info!("config reloaded: {summary}");
+        ReloadOutcome::Applied(diff)
     }
 
     /// Graceful shutdown; see the module doc.
@@ -438,7 +416,7 @@ impl Supervisor {
             grace = %humantime::format_duration(grace),
             "shutting down: no new rounds; waiting for fetches in flight"
         );
-        notify(&[NotifyState::Stopping]);
+        notify::stopping();
         if let Err(e) = self.scheduler.shutdown().await {
             warn!(error = %e, "scheduler did not stop cleanly");
         }
@@ -475,45 +453,4 @@ impl Supervisor {
         info!("stopped cleanly");
         Ok(Exit::Clean)
     }
-}
-
-/// "+2 sources, -1, 1 rescheduled, 1 changed" for the reload log line.
-fn source_diff(old: &Config, new: &Config) -> Vec<String> {
-    let index = |c: &Config| -> HashMap<String, Arc<SourceSpec>> {
-        c.sources
-            .iter()
-            .map(|s| (s.name.clone(), Arc::clone(s)))
-            .collect()
-    };
-    let (before, after) = (index(old), index(new));
-    let added = after.keys().filter(|n| !before.contains_key(*n)).count();
-    let removed = before.keys().filter(|n| !after.contains_key(*n)).count();
-    let (mut rescheduled, mut changed) = (0, 0);
-    for (name, new_spec) in &after {
-        let Some(old_spec) = before.get(name) else {
-            continue;
-        };
-        if old.schedule_of(old_spec) != new.schedule_of(new_spec) {
-            rescheduled += 1;
-        }
-        let shape =
-            |s: &SourceSpec| format!("{}|{}|{:?}|{:?}", s.kind, s.enabled, s.limit, s.source);
-        if shape(old_spec) != shape(new_spec) {
-            changed += 1;
-        }
-    }
-    let mut parts = Vec::new();
-    if added > 0 {
-        parts.push(format!("+{added} sources"));
-    }
-    if removed > 0 {
-        parts.push(format!("-{removed}"));
-    }
-    if rescheduled > 0 {
-        parts.push(format!("{rescheduled} rescheduled"));
-    }
-    if changed > 0 {
-        parts.push(format!("{changed} changed"));
-    }
-    parts
 }

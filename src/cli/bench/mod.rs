@@ -1,4 +1,5 @@
 //! `herald bench`: the concurrency claim, measured on the real pipeline.
+//! Binary-only: the library never runs a mock server.
 //!
 //! A mock news server runs in this process on 127.0.0.1, serving a distinct
 //! RSS feed per source after a fixed latency. Each measurement writes a
@@ -14,32 +15,73 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::process::ExitCode;
+
 use serde::Serialize;
 
-use crate::app;
-use crate::config;
-use crate::mock::{MockResponse, MockServer, rss_feed};
-use crate::report;
+use super::render::{ReportFormat, json_line, table as render_table};
+use super::{Outcome, runtime};
+use herald::app;
+use herald::config;
+use mock::{MockResponse, MockServer, rss_feed};
 
-/// What to measure.
-#[derive(Debug, Clone)]
-pub struct BenchOptions {
-    pub sources: usize,
-    pub latency: Duration,
-    /// Pool sizes to sweep.
-    pub workers: Vec<usize>,
-    /// Also measure the one-at-a-time baseline (one worker).
-    pub sequential: bool,
+#[allow(
+    dead_code,
+    reason = "the test harness includes this file too and uses all of it"
+)]
+pub(crate) mod mock;
+mod plot;
+
+/// `herald bench` arguments: what to measure.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Args {
+    /// Number of mock sources (distinct RSS feeds).
+    #[arg(long, default_value_t = 100)]
+    sources: usize,
+    /// Latency of every mock response.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    latency: Duration,
+    /// Worker pool size; repeat to sweep (--workers 10 --workers 100).
+    #[arg(long = "workers", default_values_t = [100])]
+    workers: Vec<usize>,
+    /// Also run the one-at-a-time baseline (one worker).
+    #[arg(long)]
+    sequential: bool,
     /// Rounds per measurement; the median is reported.
-    pub rounds: usize,
-    pub items_per_feed: usize,
-    /// Draw wall time against the number of sources to this SVG file.
-    pub plot: Option<PathBuf>,
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Items per mock feed.
+    #[arg(long = "items", default_value_t = 20)]
+    items_per_feed: usize,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    format: ReportFormat,
+    /// Also sweep N/10, N/4, N/2, N sources and draw wall time against N to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+}
+
+/// Runs the bench and prints its table.
+pub(crate) fn run(args: &Args) -> Outcome {
+    if args.sources == 0 || args.workers.contains(&0) {
+        return Err(BenchError::Usage("--sources and --workers must be at least 1").into());
+    }
+    let rows = runtime()?.block_on(measure_all(args))?;
+    print!(
+        "{}",
+        match args.format {
+            ReportFormat::Table => table(&rows),
+            ReportFormat::Json => json_line(&rows)?,
+        }
+    );
+    if let Some(plot) = &args.plot {
+        eprintln!("plot written to {}", plot.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One line of the bench table.
 #[derive(Debug, Clone, Serialize)]
-pub struct BenchRow {
+pub(crate) struct BenchRow {
     pub mode: &'static str,
     pub sources: usize,
     pub workers: usize,
@@ -61,7 +103,9 @@ pub struct BenchRow {
 
 /// Why a bench could not produce numbers.
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
+pub(crate) enum BenchError {
+    #[error("{0}")]
+    Usage(&'static str),
     #[error("cannot start the mock server: {0}")]
     Mock(std::io::Error),
     #[error("temporary folder: {0}")]
@@ -69,7 +113,7 @@ pub enum BenchError {
     #[error("generated config was refused: {0}")]
     Config(#[from] config::ConfigError),
     #[error(transparent)]
-    Run(#[from] crate::Error),
+    Run(#[from] herald::Error),
     #[error(
         "{failed} of {sources} fetches failed (first: {first}); the numbers would be meaningless"
     )]
@@ -83,7 +127,7 @@ pub enum BenchError {
 }
 
 /// Runs every requested measurement and returns the table rows.
-pub async fn run(options: &BenchOptions) -> Result<Vec<BenchRow>, BenchError> {
+async fn measure_all(options: &Args) -> Result<Vec<BenchRow>, BenchError> {
     let server = MockServer::start().await.map_err(BenchError::Mock)?;
     let latency = options.latency;
     let items = options.items_per_feed;
@@ -113,7 +157,7 @@ pub async fn run(options: &BenchOptions) -> Result<Vec<BenchRow>, BenchError> {
         }
     }
     if let Some(path) = &options.plot {
-        plot(path, &rows, options).map_err(BenchError::Plot)?;
+        plot::draw(path, &rows, options).map_err(BenchError::Plot)?;
     }
     Ok(rows)
 }
@@ -130,7 +174,7 @@ fn sweep_sizes(n: usize) -> Vec<usize> {
 
 async fn measure(
     server: &MockServer,
-    options: &BenchOptions,
+    options: &Args,
     sources: usize,
     workers: usize,
     mode: &'static str,
@@ -229,11 +273,11 @@ fn reset_peak_rss() {
 }
 
 fn peak_rss_mb() -> f64 {
-    crate::telemetry::peak_rss_kb().map_or(0.0, |kb| kb as f64 / 1024.0)
+    herald::telemetry::peak_rss_kb().map_or(0.0, |kb| kb as f64 / 1024.0)
 }
 
 /// The bench table for people.
-pub fn table(rows: &[BenchRow]) -> String {
+fn table(rows: &[BenchRow]) -> String {
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -254,7 +298,7 @@ pub fn table(rows: &[BenchRow]) -> String {
             ]
         })
         .collect();
-    report::table(
+    render_table(
         &[
             "MODE",
             "SOURCES",
@@ -271,70 +315,4 @@ pub fn table(rows: &[BenchRow]) -> String {
         ],
         &body,
     )
-}
-
-fn plot(path: &Path, rows: &[BenchRow], options: &BenchOptions) -> Result<(), String> {
-    use plotters::prelude::*;
-
-    let series = |mode: &str| -> Vec<(f64, f64)> {
-        rows.iter()
-            .filter(|r| {
-                r.mode == mode
-                    && (mode == "sequential" || Some(&r.workers) == options.workers.first())
-            })
-            .map(|r| (r.sources as f64, r.wall_s))
-            .collect()
-    };
-    let concurrent = series("concurrent");
-    let sequential = series("sequential");
-    let max_x = rows.iter().map(|r| r.sources).max().unwrap_or(1) as f64;
-    let max_y = rows.iter().map(|r| r.wall_s).fold(0.0, f64::max).max(0.001) * 1.1;
-
-    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let caption = format!(
-        "herald bench: wall time vs sources ({} ms latency each)",
-        options.latency.as_millis()
-    );
-    let mut chart = ChartBuilder::on(&root)
-        .caption(caption, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..max_x * 1.05, 0.0..max_y)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("sources")
-        .y_desc("wall time (s)")
-        .draw()
-        .map_err(|e| e.to_string())?;
-    let workers = options.workers.first().copied().unwrap_or(1);
-    for (points, colour, label) in [
-        (sequential, RED, "sequential (1 worker)".to_owned()),
-        (concurrent, BLUE, format!("concurrent ({workers} workers)")),
-    ] {
-        if points.is_empty() {
-            continue;
-        }
-        chart
-            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
-        chart
-            .draw_series(
-                points
-                    .into_iter()
-                    .map(|p| Circle::new(p, 3, colour.filled())),
-            )
-            .map_err(|e| e.to_string())?;
-    }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()
-        .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
 }

@@ -11,16 +11,13 @@ use signal_hook_tokio::{Handle, Signals};
 use tokio::sync::mpsc;
 use tracing::info;
 
-/// What the operator asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    /// SIGTERM or SIGINT: stop gracefully (a second one: stop now).
-    Shutdown,
-    /// SIGHUP: re-read the config file.
-    Reload,
-}
+use super::supervisor::Control;
 
-/// Listens for signals until the returned [`Handle`] is closed.
+/// Listens for SIGTERM, SIGINT (both [`Control::Shutdown`]) and SIGHUP
+/// ([`Control::Reload`]) until the returned [`Handle`] is closed.
+///
+/// # Errors
+/// The signal handlers could not be installed.
 pub fn listen() -> std::io::Result<(Handle, mpsc::Receiver<Control>)> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     let handle = signals.handle();

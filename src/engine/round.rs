@@ -14,107 +14,80 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tracing::{Instrument, info, warn};
 
-use crate::article::Article;
-use crate::breaker::{self, BreakerState, Verdict};
+use super::breaker::{self, Verdict};
+use super::job::{FetchJob, ItemOutcome, JobReply};
+use super::report::{RoundReport, SourceReport, build_report};
+use super::shutdown::Shutdown;
 use crate::fetch::HostLimits;
 use crate::fetch::limits::host_key;
-use crate::outcome::{FetchOutcome, FetchStatus, ItemOutcome, JobReply, SourceMemory};
-use crate::pool::{FetchJob, SHUTDOWN_BEFORE_START};
-use crate::shutdown::Shutdown;
-use crate::sources::{FetchRequest, SourceSpec};
+use crate::model::article::Article;
+use crate::model::http::FetchRequest;
+use crate::model::outcome::{BreakerState, FetchOutcome, FetchStatus, SkipReason, SourceMemory};
+use crate::model::source::SourceSpec;
 use crate::storage::{RoundSummary, Storage, StorageError, Stored};
 
-/// Why a source is skipped when its previous round has not finished: the
-/// one skip that means the daemon is stuck rather than being polite.
-pub const STILL_RUNNING: &str = "previous round still running";
+/// How rounds run: the `[daemon]` values a round needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoundSettings {
+    /// Deadline of a whole round.
+    pub round_timeout: Duration,
+    /// The pool size, for the "ideal" wall time.
+    pub workers: usize,
+    /// The circuit breaker's threshold.
+    pub max_consecutive_failures: u32,
+}
+
+/// Where a finished source is announced (`once`'s progress bar).
+pub type Progress = mpsc::UnboundedSender<(String, FetchStatus)>;
 
 /// Runs rounds against one pool and one database.
 #[derive(Debug, Clone)]
 pub struct RoundRunner {
-    pub queue: mpsc::Sender<FetchJob>,
-    pub storage: Storage,
-    pub round_timeout: Duration,
-    /// The pool size, for the "ideal" wall time.
-    pub workers: usize,
-    pub shutdown: Shutdown,
+    queue: mpsc::Sender<FetchJob>,
+    storage: Storage,
+    settings: RoundSettings,
+    shutdown: Shutdown,
     /// Shared by every round, so the per-host cap holds across them.
-    pub hosts: HostLimits,
-    /// The circuit breaker's threshold.
-    pub max_consecutive_failures: u32,
-    /// Told each source's name and status as it finishes (`once`'s progress bar).
-    pub progress: Option<mpsc::UnboundedSender<(String, FetchStatus)>>,
-}
-
-/// What a round did, per source and in total; `--format json` prints this.
-#[derive(Debug, Clone, Serialize)]
-pub struct RoundReport {
-    pub round_id: i64,
-    pub started_at: String,
-    pub wall_ms: u64,
-    /// `ceil(fetched / workers) × slowest fetch`: what perfect concurrency would cost.
-    pub ideal_ms: u64,
-    pub sources: Vec<SourceReport>,
-    pub totals: Totals,
-    /// Peak resident memory of the process, where a one-shot command reports it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub peak_rss_kb: Option<u64>,
-}
-
-/// One source's line in a round report.
-#[derive(Debug, Clone, Serialize)]
-pub struct SourceReport {
-    pub name: String,
-    pub status: FetchStatus,
-    pub http_status: Option<u16>,
-    pub elapsed_ms: u64,
-    pub attempts: u32,
-    pub new: usize,
-    pub seen: usize,
-    /// Follow-up items that failed (Hacker News items); the source may still be ok.
-    pub failed_items: usize,
-    pub error: Option<String>,
-    /// Body size received (decompressed); 0 for a 304.
-    pub body_bytes: u64,
-}
-
-/// Round totals: `ok` counts 304s too, `failed` counts timeouts too.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Totals {
-    pub ok: usize,
-    pub failed: usize,
-    pub skipped: usize,
-    pub new: usize,
-    pub seen: usize,
-}
-
-impl RoundReport {
-    /// True when there was something to fetch and every fetch failed.
-    pub fn all_failed(&self) -> bool {
-        !self.sources.is_empty() && self.sources.iter().all(|s| s.status.is_failure())
-    }
-
-    /// The line a person tailing the log wants: `round 42: 37/40 ok, ...`.
-    pub fn summary_line(&self) -> String {
-        format!(
-            "round {}: {}/{} ok, {} failed, {} new, {:.2} s (ideal {:.2} s)",
-            self.round_id,
-            self.totals.ok,
-            self.sources.len(),
-            self.totals.failed,
-            self.totals.new,
-            self.wall_ms as f64 / 1000.0,
-            self.ideal_ms as f64 / 1000.0,
-        )
-    }
+    hosts: HostLimits,
+    progress: Option<Progress>,
 }
 
 impl RoundRunner {
+    /// A runner feeding `queue` (a pool's) and committing to `storage`.
+    pub fn new(
+        settings: RoundSettings,
+        queue: mpsc::Sender<FetchJob>,
+        storage: Storage,
+        shutdown: Shutdown,
+        hosts: HostLimits,
+    ) -> RoundRunner {
+        RoundRunner {
+            queue,
+            storage,
+            settings,
+            shutdown,
+            hosts,
+            progress: None,
+        }
+    }
+
+    /// Tells `progress` each source's name and status as it finishes.
+    #[must_use]
+    pub fn with_progress(mut self, progress: Option<Progress>) -> RoundRunner {
+        self.progress = progress;
+        self
+    }
+
+    /// The per-host registry its rounds share.
+    pub fn hosts(&self) -> &HostLimits {
+        &self.hosts
+    }
+
     /// Logs a failure, queues the outcome for storage, and returns its report
     /// line with the future that fills in `new` and `seen`.
     fn commit(
@@ -143,6 +116,7 @@ impl RoundRunner {
             failed_items: outcome.failed_items,
             error: outcome.error.clone(),
             body_bytes: outcome.body_bytes,
+            skip: outcome.skip.clone(),
         };
         (line, self.storage.commit_fetch(round_id, outcome))
     }
@@ -176,8 +150,8 @@ impl RoundRunner {
                 &memory,
                 *verdict,
                 offline,
-                self.max_consecutive_failures,
-                spec.interval,
+                self.settings.max_consecutive_failures,
+                spec.interval(),
                 now,
             ) else {
                 continue;
@@ -224,16 +198,14 @@ impl RoundRunner {
         trigger: &str,
     ) -> Result<RoundReport, StorageError> {
         info!(round_id, sources = sources.len(), trigger, "round started");
-        let deadline = started + self.round_timeout;
+        let deadline = started + self.settings.round_timeout;
         let (reply, mut replies) = mpsc::unbounded_channel();
         for name in busy {
             warn!(round_id, source = %name, "skipped: its previous round is still running");
-            let _ = reply.send(JobReply::Source(FetchOutcome::without_response(
+            let _ = reply.send(JobReply::Source(Box::new(FetchOutcome::skipped(
                 name,
-                FetchStatus::Skipped,
-                Duration::ZERO,
-                STILL_RUNNING.into(),
-            )));
+                SkipReason::StillRunning,
+            ))));
         }
         let plan = Plan {
             queue: self.queue.clone(),
@@ -265,13 +237,11 @@ impl RoundRunner {
             match breaker::skip_reason(&memory, source.rate_limit, source.respect_server_hints, now)
             {
                 Some(reason) => {
-                    info!(round_id, source = %source.name, reason, "skipped");
-                    let _ = reply.send(JobReply::Source(FetchOutcome::without_response(
+                    info!(round_id, source = %source.name, %reason, "skipped");
+                    let _ = reply.send(JobReply::Source(Box::new(FetchOutcome::skipped(
                         &source.name,
-                        FetchStatus::Skipped,
-                        Duration::ZERO,
                         reason,
-                    )));
+                    ))));
                 }
                 None => jobs.push(plan.job(Arc::clone(source), None, memory)),
             }
@@ -310,11 +280,11 @@ impl RoundRunner {
                             )
                         })
                         .collect();
-                    gathering.insert(outcome.source.clone(), Gathering::new(outcome, jobs.len()));
+                    gathering.insert(outcome.source.clone(), Gathering::new(*outcome, jobs.len()));
                     tokio::spawn(enqueue(plan.clone(), jobs).in_current_span());
                     None
                 }
-                JobReply::Source(outcome) => Some(outcome),
+                JobReply::Source(outcome) => Some(*outcome),
                 JobReply::Item(item) => {
                     let name = item.source.clone();
                     let complete = gathering.get_mut(&name).is_some_and(|g| g.add(item));
@@ -369,7 +339,13 @@ impl RoundRunner {
             .collect();
         lines.sort_by_key(|line| order.get(line.name.as_str()).copied());
 
-        let report = build_report(round_id, started_at, started.elapsed(), self.workers, lines);
+        let report = build_report(
+            round_id,
+            started_at,
+            started.elapsed(),
+            self.settings.workers,
+            lines,
+        );
         let breaker = self.breaker_updates(round_id, &by_name, &before, &verdicts);
         self.storage
             .finish_round(RoundSummary {
@@ -479,7 +455,7 @@ async fn enqueue_host(plan: Plan, host: Arc<Semaphore>, jobs: Vec<FetchJob>) {
             () = &mut deadline => {
                 Err((FetchStatus::Timeout, "round deadline reached while waiting for a worker"))
             }
-            () = plan.shutdown.begun() => Err((FetchStatus::Skipped, SHUTDOWN_BEFORE_START)),
+            () = plan.shutdown.begun() => Err((FetchStatus::Skipped, "shutdown began before the fetch started")),
         };
         match slot {
             Ok((host_permit, Ok(permit))) => {
@@ -561,36 +537,5 @@ impl Gathering {
             }
         }
         outcome
-    }
-}
-
-fn build_report(
-    round_id: i64,
-    started_at: DateTime<Utc>,
-    wall: Duration,
-    workers: usize,
-    sources: Vec<SourceReport>,
-) -> RoundReport {
-    let mut totals = Totals::default();
-    for s in &sources {
-        match s.status {
-            FetchStatus::Ok | FetchStatus::NotModified => totals.ok += 1,
-            FetchStatus::Failed | FetchStatus::Timeout => totals.failed += 1,
-            FetchStatus::Skipped => totals.skipped += 1,
-        }
-        totals.new += s.new;
-        totals.seen += s.seen;
-    }
-    let fetched = sources.len() - totals.skipped;
-    let slowest = sources.iter().map(|s| s.elapsed_ms).max().unwrap_or(0);
-    let ideal_ms = fetched.div_ceil(workers.max(1)) as u64 * slowest;
-    RoundReport {
-        round_id,
-        started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        wall_ms: wall.as_millis() as u64,
-        ideal_ms,
-        sources,
-        totals,
-        peak_rss_kb: None,
     }
 }

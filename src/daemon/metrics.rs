@@ -28,9 +28,10 @@ use tokio::sync::mpsc::WeakSender;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::outcome::{FetchStatus, SourceMemory};
-use crate::pool::{FetchJob, WorkerPool};
-use crate::round::{RoundReport, STILL_RUNNING};
+use crate::engine::job::FetchJob;
+use crate::engine::pool::WorkerPool;
+use crate::engine::report::RoundReport;
+use crate::model::outcome::{FetchStatus, SkipReason, SourceMemory};
 
 /// Upper bounds (seconds) of the round-duration histogram: from a round of
 /// cached 304s to one that hits a long round timeout.
@@ -142,7 +143,7 @@ impl Metrics {
         let progressed = report
             .sources
             .iter()
-            .any(|s| s.status != FetchStatus::Skipped || s.error.as_deref() != Some(STILL_RUNNING));
+            .any(|s| s.skip.as_ref().is_none_or(SkipReason::is_polite));
         let mut answered = false;
         for source in &report.sources {
             *state
@@ -446,7 +447,7 @@ fn answer(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::round::{SourceReport, Totals};
+    use crate::engine::report::{SourceReport, Totals};
 
     fn report(sources: &[(&str, FetchStatus, u64)], new: usize, wall_ms: u64) -> RoundReport {
         RoundReport {
@@ -465,7 +466,9 @@ mod tests {
                     new: 0,
                     seen: 0,
                     failed_items: 0,
-                    error: (*status == FetchStatus::Skipped).then(|| STILL_RUNNING.to_owned()),
+                    error: (*status == FetchStatus::Skipped)
+                        .then(|| SkipReason::StillRunning.to_string()),
+                    skip: (*status == FetchStatus::Skipped).then_some(SkipReason::StillRunning),
                     body_bytes: *body_bytes,
                 })
                 .collect(),
@@ -530,7 +533,10 @@ mod tests {
             "all stuck is no progress: {health:?}"
         );
         let mut polite = report(&[("a", FetchStatus::Skipped, 0)], 0, 1);
-        polite.sources[0].error = Some("not due until 2026-11-25T20:00:00Z (ttl 30 min)".into());
+        polite.sources[0].skip = Some(SkipReason::NotDue {
+            until: chrono::Utc::now(),
+            why: "ttl 30 min".into(),
+        });
         metrics.record_round(&polite);
         let health = metrics.health();
         assert!(

@@ -5,36 +5,13 @@ use rusqlite::{Connection, params};
 
 use std::collections::HashMap;
 
-use crate::breaker::BreakerState;
-use crate::fetch::Validators;
-use crate::outcome::{FetchOutcome, FetchStatus, SourceMemory};
+use crate::model::http::Validators;
+use crate::model::outcome::{FetchOutcome, FetchStatus, SourceMemory};
+use crate::storage::rows::{RoundSummary, Stored};
 
 /// ISO-8601 UTC with second precision: sorts as text, reads as a date.
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// How many of a fetch's articles were new and how many were already stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stored {
-    pub new: usize,
-    pub seen: usize,
-}
-
-/// A finished round's totals, for the `rounds` row.
-#[derive(Debug, Clone)]
-pub struct RoundSummary {
-    pub round_id: i64,
-    pub finished_at: DateTime<Utc>,
-    pub ok: usize,
-    pub failed: usize,
-    pub skipped: usize,
-    pub new: usize,
-    pub seen: usize,
-    pub wall_ms: u64,
-    pub ideal_ms: u64,
-    /// Sources whose breaker state changed this round.
-    pub breaker: Vec<(String, BreakerState)>,
 }
 
 pub fn begin_round(
@@ -173,7 +150,7 @@ pub fn record_fetch(
     if outcome.status != FetchStatus::Skipped {
         // Every answer replaces the previous hint (or clears it).
         let next = outcome.next_check.as_ref().map(|hint| {
-            let wait = hint.wait.min(crate::breaker::MAX_COOLDOWN);
+            let wait = hint.wait.min(crate::model::http::MAX_HINT_WAIT);
             let at = outcome.finished_at + chrono::Duration::from_std(wait).unwrap_or_default();
             (timestamp(at), hint.reason.clone())
         });

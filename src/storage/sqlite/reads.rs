@@ -7,68 +7,10 @@
 
 use std::collections::HashMap;
 
+use crate::model::http::Validators;
+use crate::storage::StorageError;
+use crate::storage::rows::{RoundRow, SourceRow, SourceStats, StoredArticle};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
-use serde::Serialize;
-
-use super::StorageError;
-
-/// One stored article, as readers want it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoredArticle {
-    pub id: i64,
-    pub source: String,
-    pub title: String,
-    pub url: String,
-    pub published_at: Option<String>,
-    pub fetched_at: String,
-    pub summary: Option<String>,
-    pub author: Option<String>,
-    pub origin: Option<String>,
-}
-
-/// What the database knows about one source.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SourceRow {
-    pub last_success_at: Option<String>,
-    pub last_attempt_at: Option<String>,
-    pub last_status: Option<String>,
-    pub last_error: Option<String>,
-    pub consecutive_failures: i64,
-    pub paused_until: Option<String>,
-    pub gone_at: Option<String>,
-    pub moved_to: Option<String>,
-    pub next_check_at: Option<String>,
-    /// Why the server asked for that wait (`Cache-Control max-age`, `ttl`).
-    pub next_check_reason: Option<String>,
-    pub articles: i64,
-    /// `new` of its most recent fetch.
-    pub last_new: Option<i64>,
-}
-
-/// One round, for `stats`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RoundRow {
-    pub id: i64,
-    pub trigger: String,
-    pub started_at: String,
-    pub sources: i64,
-    pub ok: Option<i64>,
-    pub failed: Option<i64>,
-    pub skipped: Option<i64>,
-    pub new: Option<i64>,
-    pub wall_ms: Option<i64>,
-    pub ideal_ms: Option<i64>,
-}
-
-/// Per-source figures over recent fetches, for `stats`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SourceStats {
-    pub source: String,
-    pub fetches: i64,
-    pub avg_elapsed_ms: f64,
-    /// Share of fetches that failed or timed out (skips not counted).
-    pub failure_rate: f64,
-}
 
 fn article(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredArticle> {
     Ok(StoredArticle {
@@ -170,18 +112,17 @@ pub fn search(
 pub fn validators_of(
     conn: &Connection,
     source: &str,
-) -> rusqlite::Result<(Option<crate::fetch::Validators>, Option<String>)> {
+) -> rusqlite::Result<(Option<Validators>, Option<String>)> {
     conn.query_row(
         "SELECT etag, last_modified, moved_to FROM sources WHERE name = ?1",
         [source],
         |row| {
             let etag: Option<String> = row.get(0)?;
             let last_modified: Option<String> = row.get(1)?;
-            let validators =
-                (etag.is_some() || last_modified.is_some()).then_some(crate::fetch::Validators {
-                    etag,
-                    last_modified,
-                });
+            let validators = (etag.is_some() || last_modified.is_some()).then_some(Validators {
+                etag,
+                last_modified,
+            });
             Ok((validators, row.get(2)?))
         },
     )

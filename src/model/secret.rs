@@ -17,7 +17,17 @@ pub const MASK: &str = "[REDACTED]";
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
+/// A key that was found, with a hint that names its origin (never its value).
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    /// The key itself.
+    pub secret: Secret,
+    /// `api_key_env GUARDIAN_KEY`, `api_key_file guardian.key`, `api_key`.
+    pub hint: String,
+}
+
 impl Secret {
+    /// Wraps a credential so that it never prints.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }

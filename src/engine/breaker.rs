@@ -16,47 +16,13 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
-use crate::outcome::{FetchStatus, SourceMemory};
+use crate::model::outcome::{BreakerState, FetchStatus, SkipReason, SourceMemory};
+use crate::model::rate_limit::RateLimit;
 
 /// The longest a breaker keeps a source paused.
 pub const MAX_COOLDOWN: Duration = Duration::from_secs(24 * 3600);
-
-/// `rate_limit = "100/hour"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub max: u32,
-    pub window: Duration,
-}
-
-/// Parses `N/second`, `N/minute`, `N/hour` or `N/day`.
-pub fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
-    let bad = || {
-        format!(
-            "{text:?} is not a rate: write N/second, N/minute, N/hour or N/day (e.g. \"100/hour\")"
-        )
-    };
-    let (max, unit) = text.split_once('/').ok_or_else(bad)?;
-    let max: u32 = max.trim().parse().map_err(|_| bad())?;
-    let window = match unit.trim() {
-        "second" | "s" => Duration::from_secs(1),
-        "minute" | "min" | "m" => Duration::from_secs(60),
-        "hour" | "h" => Duration::from_secs(3600),
-        "day" | "d" => Duration::from_secs(86_400),
-        _ => return Err(bad()),
-    };
-    if max == 0 {
-        return Err(format!(
-            "{text:?}: the rate must allow at least one request"
-        ));
-    }
-    Ok(RateLimit { max, window })
-}
-
-fn clock(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 /// Why a source is not fetched this round, or `None` to fetch it.
 /// `respect_hints` lets a server's Cache-Control, Expires, `<ttl>` or
@@ -66,29 +32,31 @@ pub fn skip_reason(
     rate_limit: Option<RateLimit>,
     respect_hints: bool,
     now: DateTime<Utc>,
-) -> Option<String> {
-    if let Some(gone) = memory.gone_at {
-        return Some(format!(
-            "gone (HTTP 410) since {}; remove it from the config",
-            clock(gone)
-        ));
+) -> Option<SkipReason> {
+    if let Some(since) = memory.gone_at {
+        return Some(SkipReason::Gone { since });
     }
     if let Some(until) = memory.paused_until.filter(|until| *until > now) {
-        return Some(format!(
-            "paused after {} failures, next try {}",
-            memory.consecutive_failures,
-            clock(until)
-        ));
+        return Some(SkipReason::Paused {
+            failures: memory.consecutive_failures,
+            until,
+        });
     }
-    if let Some((at, why)) = memory.host_backoff.as_ref().filter(|(at, _)| *at > now) {
-        return Some(format!("host backing off until {} ({why})", clock(*at)));
+    if let Some((until, why)) = memory.host_backoff.as_ref().filter(|(at, _)| *at > now) {
+        return Some(SkipReason::HostBackoff {
+            until: *until,
+            why: why.clone(),
+        });
     }
-    if let Some((at, why)) = memory
+    if let Some((until, why)) = memory
         .next_check
         .as_ref()
         .filter(|(at, _)| respect_hints && *at > now)
     {
-        return Some(format!("not due until {} ({why})", clock(*at)));
+        return Some(SkipReason::NotDue {
+            until: *until,
+            why: why.clone(),
+        });
     }
     let limit = rate_limit?;
     let window = chrono::Duration::from_std(limit.window).ok()?;
@@ -113,24 +81,18 @@ pub fn skip_reason(
         }
         over -= n;
     }
-    Some(format!("rate limited until {}", clock(until)))
+    Some(SkipReason::RateLimited { until })
 }
 
 /// What one source did this round, as the breaker sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
+    /// How the fetch ended.
     pub status: FetchStatus,
+    /// The HTTP status, if any.
     pub http_status: Option<u16>,
     /// Connection, DNS or timeout: could be our own network.
     pub network_failure: bool,
-}
-
-/// A source's breaker state after the round.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BreakerState {
-    pub consecutive_failures: u32,
-    pub paused_until: Option<DateTime<Utc>>,
-    pub gone_at: Option<DateTime<Utc>>,
 }
 
 /// True when the round looks like our machine lost its network: at least
@@ -204,20 +166,6 @@ mod tests {
     const MINUTE: Duration = Duration::from_secs(60);
 
     #[test]
-    fn rates_parse_and_nonsense_is_explained() {
-        assert_eq!(
-            parse_rate_limit("100/hour"),
-            Ok(RateLimit {
-                max: 100,
-                window: Duration::from_secs(3600)
-            })
-        );
-        assert_eq!(parse_rate_limit("3/minute").map(|r| r.window), Ok(MINUTE));
-        assert!(parse_rate_limit("fast").unwrap_err().contains("N/minute"));
-        assert!(parse_rate_limit("0/day").is_err());
-    }
-
-    #[test]
     fn breaker_opens_at_the_threshold_with_doubling_cooldown_and_closes_on_success() {
         let mut memory = SourceMemory::default();
         let mut pauses = Vec::new();
@@ -235,7 +183,7 @@ mod tests {
         );
         let reason = skip_reason(&memory, None, true, at(10)).expect("paused");
         assert_eq!(
-            reason,
+            reason.to_string(),
             "paused after 7 failures, next try 2026-11-22T10:04:00Z"
         );
         let ok = Verdict {
@@ -298,7 +246,7 @@ mod tests {
         };
         assert!(
             skip_reason(&memory, None, true, at(60))
-                .is_some_and(|r| r.starts_with("gone (HTTP 410)"))
+                .is_some_and(|r| r.to_string().starts_with("gone (HTTP 410)"))
         );
     }
 
@@ -314,8 +262,8 @@ mod tests {
         };
         // In the window: 1 + 2 = 3 attempts: full until the one at -50 s leaves it.
         assert_eq!(
-            skip_reason(&memory, limit, true, at(0)).as_deref(),
-            Some("rate limited until 2026-11-22T10:00:10Z")
+            skip_reason(&memory, limit, true, at(0)),
+            Some(SkipReason::RateLimited { until: at(10) })
         );
         assert_eq!(skip_reason(&memory, limit, true, at(15)), None);
     }

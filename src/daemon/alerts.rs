@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use crate::fetch::RetryPolicy;
 use crate::fetch::retry::retry_transient;
 use crate::fetch::webhook::{DeliveryError, WebhookClient};
-use crate::outcome::SourceMemory;
+use crate::model::outcome::SourceMemory;
 
 /// How long one alert may keep retrying before it is given up.
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(300);

@@ -1,0 +1,52 @@
+//! `herald export`: the newest articles as an Atom or JSON Feed document.
+
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::ValueEnum;
+
+use super::Outcome;
+use herald::config::Config;
+use herald::storage::Reader;
+
+/// Feed formats `herald export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FeedFormat {
+    /// Atom 1.0.
+    Atom,
+    /// JSON Feed 1.1.
+    Json,
+}
+
+/// `herald export` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[arg(long, value_enum)]
+    format: FeedFormat,
+    #[arg(short = 'n', default_value_t = 100)]
+    count: usize,
+    #[arg(long = "source", value_name = "NAME")]
+    sources: Vec<String>,
+}
+
+/// Prints the feed.
+pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
+    let reader = Reader::open(&config.daemon.database)?;
+    let articles = reader.latest(args.count, &args.sources, None)?;
+    let title = if args.sources.is_empty() {
+        "herald".to_owned()
+    } else {
+        format!("herald: {}", args.sources.join(", "))
+    };
+    let text = match args.format {
+        FeedFormat::Atom => {
+            let updated = reader
+                .newest_fetch()?
+                .unwrap_or_else(|| Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            herald::export::atom(&articles, &title, &updated)
+        }
+        FeedFormat::Json => format!("{:#}\n", herald::export::json_feed(&articles, &title)),
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,29 @@
+//! `herald search`: full-text matches in titles and summaries, best first.
+
+use std::process::ExitCode;
+
+use chrono::Utc;
+
+use super::Outcome;
+use super::render::{ReadFormat, articles};
+use herald::config::Config;
+use herald::storage::Reader;
+
+/// `herald search` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// FTS5 query: words (all must match), "a phrase", OR, NOT, prefix*.
+    query: String,
+    /// How many.
+    #[arg(short = 'n', default_value_t = 20)]
+    count: usize,
+    #[arg(long, value_enum, default_value_t = ReadFormat::Table)]
+    format: ReadFormat,
+}
+
+/// Prints the best matches.
+pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
+    let found = Reader::open(&config.daemon.database)?.search(&args.query, args.count)?;
+    print!("{}", articles(&found, args.format, Utc::now())?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,99 @@
+//! `herald sources`: configured sources joined with their stored state.
+
+use std::process::ExitCode;
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::Outcome;
+use super::render::{ReadFormat, ago, fit, json_rows, table, width};
+use herald::config::Config;
+use herald::storage::Reader;
+
+/// `herald sources` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[arg(long, value_enum, default_value_t = ReadFormat::Table)]
+    format: ReadFormat,
+}
+
+/// Prints one row per configured source.
+pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
+    let state = Reader::open(&config.daemon.database)?.sources()?;
+    let now = Utc::now();
+    let mut json_rows_out = Vec::new();
+    let mut table_rows = Vec::new();
+    for spec in &config.sources {
+        let s = state.get(&spec.name).cloned().unwrap_or_default();
+        let health = if let Some(gone) = &s.gone_at {
+            format!("gone since {}", &gone[..10.min(gone.len())])
+        } else if let Some(until) = s
+            .paused_until
+            .as_ref()
+            .filter(|u| u.as_str() > now.to_rfc3339().as_str())
+        {
+            format!("paused until {until}")
+        } else if s.consecutive_failures > 0 {
+            format!(
+                "{} failure{}",
+                s.consecutive_failures,
+                if s.consecutive_failures == 1 { "" } else { "s" }
+            )
+        } else {
+            "ok".to_owned()
+        };
+        json_rows_out.push(json!({
+            "name": spec.name,
+            "kind": spec.kind.as_str(),
+            "enabled": spec.enabled,
+            "schedule": spec.schedule.as_str(),
+            "state": s,
+        }));
+        let mut note = s.last_error.clone().unwrap_or_default();
+        if let Some(moved) = &s.moved_to {
+            note = format!(
+                "moved to {moved}{}",
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {note}")
+                }
+            );
+        }
+        table_rows.push(vec![
+            spec.name.clone(),
+            spec.kind.to_string(),
+            if spec.enabled { "yes" } else { "no" }.to_owned(),
+            spec.schedule.written().to_owned(),
+            ago(s.last_success_at.as_deref(), now),
+            s.last_status.clone().unwrap_or_else(|| "-".to_owned()),
+            health,
+            s.articles.to_string(),
+            s.last_new.map_or_else(|| "-".to_owned(), |n| n.to_string()),
+            note,
+        ]);
+    }
+    let text = match args.format {
+        ReadFormat::Table => fit(
+            &table(
+                &[
+                    "NAME",
+                    "KIND",
+                    "ENABLED",
+                    "SCHEDULE",
+                    "LAST SUCCESS",
+                    "LAST STATUS",
+                    "HEALTH",
+                    "ARTICLES",
+                    "LAST NEW",
+                    "NOTE",
+                ],
+                &table_rows,
+            ),
+            width(),
+        ),
+        format => json_rows(&json_rows_out, format)?,
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}

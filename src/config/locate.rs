@@ -1,0 +1,51 @@
+//! Where a key sits in the config text, so that every problem names its line.
+
+use std::cell::OnceCell;
+use std::ops::Range;
+
+/// Finds the line of a key in the original text, for messages. The text is
+/// parsed for spans only when a problem needs locating: a valid config with
+/// thousands of sources should not pay for it.
+pub(super) struct Locator<'a> {
+    doc: OnceCell<Option<toml_edit::Document<String>>>,
+    text: &'a str,
+}
+
+impl<'a> Locator<'a> {
+    pub(super) fn new(text: &'a str) -> Self {
+        Locator {
+            doc: OnceCell::new(),
+            text,
+        }
+    }
+
+    fn doc(&self) -> Option<&toml_edit::Document<String>> {
+        self.doc
+            .get_or_init(|| toml_edit::Document::parse(self.text.to_owned()).ok())
+            .as_ref()
+    }
+
+    fn line_of(&self, span: Option<Range<usize>>) -> Option<usize> {
+        let start = span?.start;
+        Some(self.text.get(..start)?.matches('\n').count() + 1)
+    }
+
+    /// Line of `section.key` (or of the section when the key is absent).
+    pub(super) fn table_key(&self, section: &str, key: &str) -> Option<usize> {
+        let table = self.doc()?.get(section)?.as_table()?;
+        match table.key(key) {
+            Some(k) => self.line_of(k.span()),
+            None => self.line_of(table.span()),
+        }
+    }
+
+    /// Line of `key` in the `index`th `[[sources]]` (or of its header).
+    pub(super) fn source_key(&self, index: usize, key: &str) -> Option<usize> {
+        let sources = self.doc()?.get("sources")?.as_array_of_tables()?;
+        let table = sources.get(index)?;
+        match table.key(key) {
+            Some(k) => self.line_of(k.span()),
+            None => self.line_of(table.span()),
+        }
+    }
+}

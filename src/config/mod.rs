@@ -1,0 +1,351 @@
+//! Configuration: one TOML file, overridable by `HERALD__SECTION__KEY`
+//! environment variables, validated all at once.
+//!
+//! Loading runs in three steps so that every mistake is reported precisely:
+//! 1. the file alone is parsed strictly with `toml` (syntax errors, unknown
+//!    keys and wrong types come back with their line and column);
+//! 2. the `config` crate layers the environment over the file;
+//! 3. `validate` checks meaning (cron, URLs, duplicate names, kind options)
+//!    and collects *every* problem, each naming the file, line, source and key,
+//!    then turns the raw values into model types ([`SourceSpec`], [`Schedule`]).
+//!
+//! Each part owns its own section's type (`[http]` is the fetcher's
+//! [`ClientSettings`], `[log]` is telemetry's [`LogConfig`]); this module
+//! reads, layers and validates, and never reaches back into the parts.
+//!
+//! Each default is written once, in a `default_*` function. Relative paths are
+//! resolved against the config file's folder, never the working directory,
+//! so `systemctl` and a shell in another folder read the same database.
+
+mod locate;
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use raw::RawConfig;
+pub use raw::{AlertsConfig, DaemonConfig, MetricsConfig, RawSource};
+
+use crate::fetch::ClientSettings;
+use crate::model::schedule::Schedule;
+use crate::model::source::SourceSpec;
+use crate::telemetry::LogConfig;
+
+/// Environment variable prefix and separator for overrides: `HERALD__DAEMON__WORKERS=64`.
+pub const ENV_PREFIX: &str = "HERALD";
+const ENV_SEPARATOR: &str = "__";
+
+/// Why a configuration could not be used. Each variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no config file found (looked in: {})", list_paths(.searched))]
+    NotFound { searched: Vec<PathBuf> },
+    #[error("{}: cannot read config file: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", .path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("{}: environment override ({ENV_PREFIX}{ENV_SEPARATOR}*): {message}", .path.display())]
+    Environment { path: PathBuf, message: String },
+    #[error("{} problem(s) in {}:\n{}", .problems.len(), .path.display(), list_problems(.problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
+}
+
+fn list_problems(problems: &[ConfigProblem]) -> String {
+    let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    lines.join("\n")
+}
+
+/// One thing wrong with a config file, located as precisely as we can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    /// The `[[sources]]` entry at fault, by name (or index when it has none).
+    pub source: Option<String>,
+    /// Dotted key, e.g. `daemon.workers` or `url`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(source) = &self.source {
+            write!(f, ": source {source:?}")?;
+        }
+        write!(f, ": key `{}`: {}", self.key, self.message)
+    }
+}
+
+/// A validated configuration, ready to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (absolute), for messages and reloads.
+    pub path: PathBuf,
+    /// `[daemon]`, validated.
+    pub daemon: DaemonSettings,
+    /// `[http]`.
+    pub http: ClientSettings,
+    /// `[log]`.
+    pub log: LogConfig,
+    /// `[metrics]`.
+    pub metrics: MetricsConfig,
+    /// `[alerts]`.
+    pub alerts: AlertsConfig,
+    /// Every `[[sources]]` entry, in file order.
+    pub sources: Vec<Arc<SourceSpec>>,
+    /// Things worth telling the operator that do not stop herald.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// The sources a round will fetch.
+    pub fn enabled_sources(&self) -> Vec<Arc<SourceSpec>> {
+        self.sources.iter().filter(|s| s.enabled).cloned().collect()
+    }
+
+    /// The distinct schedules of enabled sources: one cron job each.
+    pub fn schedules(&self) -> Vec<Schedule> {
+        let mut schedules: Vec<Schedule> = self
+            .sources
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.schedule.clone())
+            .collect();
+        schedules.sort();
+        schedules.dedup();
+        schedules
+    }
+
+    /// The enabled sources a tick of `schedule` makes due.
+    pub fn sources_on(&self, schedule: &Schedule) -> Vec<Arc<SourceSpec>> {
+        self.sources
+            .iter()
+            .filter(|s| s.enabled && s.schedule == *schedule)
+            .cloned()
+            .collect()
+    }
+}
+
+/// `[daemon]` after validation: paths absolute, the schedule parsed.
+#[derive(Debug, Clone)]
+pub struct DaemonSettings {
+    /// The SQLite file (absolute).
+    pub database: PathBuf,
+    /// Size of the worker pool: the global cap on fetches in flight.
+    pub workers: usize,
+    /// Capacity of the fetch-job queue between rounds and workers.
+    pub queue_capacity: usize,
+    /// Deadline for a whole round.
+    pub round_timeout: Duration,
+    /// The schedule of every source without its own.
+    pub schedule: Schedule,
+    /// How long a graceful shutdown waits for fetches in flight.
+    pub shutdown_grace: Duration,
+    /// `herald run` fetches every source once at start-up.
+    pub run_on_start: bool,
+    /// Failures in a row after which a source is paused.
+    pub max_consecutive_failures: u32,
+}
+
+/// Finds the config file: the explicit path (`--config` or `HERALD_CONFIG`),
+/// else `./herald.toml`, `$XDG_CONFIG_HOME/herald/herald.toml` (default
+/// `~/.config`), `/etc/herald/herald.toml`.
+///
+/// # Errors
+/// [`ConfigError::NotFound`] listing every place looked in.
+pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let mut candidates = vec![PathBuf::from("herald.toml")];
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")));
+    if let Some(dir) = xdg {
+        candidates.push(dir.join("herald").join("herald.toml"));
+    }
+    candidates.push(PathBuf::from("/etc/herald/herald.toml"));
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or(ConfigError::NotFound {
+            searched: candidates,
+        })
+}
+
+/// Reads, layers and validates the config file at `path`.
+///
+/// # Errors
+/// Every problem found, each naming the file (and line, source and key
+/// where there is one).
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    load_from_str(&path, &text)
+}
+
+/// As [`load`], for text already read (reloads and tests).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    // Step 1: the file alone, strictly, for errors with a line number.
+    toml::from_str::<RawConfig>(text).map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    // Step 2: the file with the environment on top.
+    let environment = config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator(ENV_SEPARATOR)
+        .separator(ENV_SEPARATOR)
+        .try_parsing(true);
+    let raw: RawConfig = config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .add_source(environment)
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(|e| ConfigError::Environment {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    // Step 3: meaning.
+    validate::validate(path, text, raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems_of(text: &str) -> Vec<ConfigProblem> {
+        match load_from_str(Path::new("/etc/herald/test.toml"), text) {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected invalid config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_gets_every_default() {
+        let config = load_from_str(Path::new("/srv/h/herald.toml"), "").expect("valid");
+        assert_eq!(config.daemon.workers, 16);
+        assert_eq!(config.daemon.queue_capacity, 1024);
+        assert_eq!(config.daemon.round_timeout, Duration::from_secs(120));
+        assert_eq!(config.daemon.database, PathBuf::from("/srv/h/herald.db"));
+        assert_eq!(config.http.max_body_bytes, 10 * 1024 * 1024);
+        assert!(config.http.user_agent.starts_with("herald/"));
+        assert_eq!(config.warnings.len(), 1);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_line_source_and_key() {
+        let text = r#"
+[daemon]
+workers = 0
+schedule = "every tuesday"
+
+[[sources]]
+name = "a"
+kind = "feed"
+url = "not a url"
+
+[[sources]]
+name = "a"
+kind = "telepathy"
+
+[[sources]]
+name = "j"
+kind = "json"
+url = "https://example.com/api"
+title = "title"
+"#;
+        let problems = problems_of(text);
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let expect = [
+            "/etc/herald/test.toml:3: key `daemon.workers`: must be at least 1",
+            "/etc/herald/test.toml:4: key `daemon.schedule`:",
+            "/etc/herald/test.toml:9: source \"a\": key `url`:",
+            "/etc/herald/test.toml:12: source \"a\": key `name`: is used by another source",
+            "/etc/herald/test.toml:13: source \"a\": key `kind`: unknown kind \"telepathy\"",
+            "/etc/herald/test.toml:19: source \"j\": key `title`: JSON pointer",
+        ];
+        for want in expect {
+            assert!(
+                shown.iter().any(|s| s.starts_with(want)),
+                "missing {want:?} in {shown:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expect.len(), "{shown:#?}");
+    }
+
+    #[test]
+    fn unknown_key_is_a_syntax_error_with_its_line() {
+        let err = load_from_str(Path::new("h.toml"), "[daemon]\nwokers = 3\n")
+            .expect_err("typo must fail");
+        let message = err.to_string();
+        assert!(message.contains("h.toml"), "{message}");
+        assert!(message.contains("line 2"), "{message}");
+        assert!(message.contains("wokers"), "{message}");
+    }
+
+    #[test]
+    fn metrics_and_alerts_are_checked_with_their_line() {
+        let err = load_from_str(Path::new("h.toml"), "[metrics]\nlisten = \"everywhere\"\n")
+            .expect_err("bad address must fail");
+        let message = err.to_string();
+        assert!(
+            message.contains("line 2") && message.contains("listen"),
+            "{message}"
+        );
+        let problems = problems_of("[alerts]\nwebhook = \"ftp://hooks.example/x?token=k\"\n");
+        let shown = problems[0].to_string();
+        assert!(
+            shown.starts_with(
+                "/etc/herald/test.toml:2: key `alerts.webhook`: must be an http or https URL"
+            ),
+            "{shown}"
+        );
+        assert!(!shown.contains("token=k"), "the URL is not echoed: {shown}");
+        let config = load_from_str(
+            Path::new("h.toml"),
+            "[metrics]\nlisten = \"127.0.0.1:9464\"\n[alerts]\nwebhook = \"http://10.0.0.2/hook\"\n",
+        )
+        .expect("valid");
+        assert_eq!(config.metrics.listen, Some(([127, 0, 0, 1], 9464).into()));
+        assert_eq!(
+            config.alerts.webhook.as_deref(),
+            Some("http://10.0.0.2/hook")
+        );
+    }
+
+    #[test]
+    fn bad_duration_names_the_key() {
+        let err = load_from_str(Path::new("h.toml"), "[http]\ntimeout = \"soon\"\n")
+            .expect_err("bad duration must fail");
+        let message = err.to_string();
+        assert!(
+            message.contains("line 2") && message.contains("timeout"),
+            "{message}"
+        );
+    }
+}

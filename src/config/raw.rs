@@ -1,0 +1,149 @@
+//! The config file as written: serde types with every default written once
+//! (a `default_*` function each). Validation turns them into [`super::Config`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::fetch::ClientSettings;
+use crate::telemetry::LogConfig;
+
+/// `[daemon]`: how rounds run and where results go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// SQLite file; relative to the config file's folder.
+    #[serde(default = "default_database")]
+    pub database: PathBuf,
+    /// Size of the worker pool: the global cap on fetches in flight.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Capacity of the fetch-job queue between rounds and workers.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// Deadline for a whole round; unfinished fetches become `timeout`.
+    #[serde(default = "default_round_timeout", with = "humantime_serde")]
+    pub round_timeout: Duration,
+    /// Cron expression (5 or 6 fields) for rounds of every source without its own.
+    #[serde(default = "default_schedule")]
+    pub schedule: String,
+    /// How long a graceful shutdown waits for fetches in flight.
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// `herald run` fetches every source once at start-up, before the first tick.
+    #[serde(default = "default_run_on_start")]
+    pub run_on_start: bool,
+    /// Failures in a row after which a source is paused (circuit breaker).
+    #[serde(default = "default_max_consecutive_failures")]
+    pub max_consecutive_failures: u32,
+}
+
+fn default_database() -> PathBuf {
+    PathBuf::from("herald.db")
+}
+fn default_workers() -> usize {
+    16
+}
+fn default_queue_capacity() -> usize {
+    1024
+}
+fn default_round_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_schedule() -> String {
+    "*/15 * * * *".to_owned()
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(20)
+}
+fn default_run_on_start() -> bool {
+    true
+}
+fn default_max_consecutive_failures() -> u32 {
+    5
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            database: default_database(),
+            workers: default_workers(),
+            queue_capacity: default_queue_capacity(),
+            round_timeout: default_round_timeout(),
+            schedule: default_schedule(),
+            shutdown_grace: default_shutdown_grace(),
+            run_on_start: default_run_on_start(),
+            max_consecutive_failures: default_max_consecutive_failures(),
+        }
+    }
+}
+
+/// `[metrics]`: the optional Prometheus and health-check listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to serve `/metrics` and `/healthz` on; off when absent.
+    /// Bind to loopback unless a scraper elsewhere needs it.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `[alerts]`: tell someone when a source changes state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// URL that receives one JSON POST per source state change; off when absent.
+    pub webhook: Option<String>,
+}
+
+/// One `[[sources]]` entry as written. Keys beyond the common ones are kept
+/// in `options` and checked by the kind's own module, which knows them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSource {
+    /// Unique name.
+    pub name: String,
+    /// `feed`, `json`, … (checked in validation, so a typo is one problem among the others).
+    pub kind: String,
+    /// A disabled source is validated but never fetched.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// What to fetch (`feed`, `json`).
+    pub url: Option<String>,
+    /// Cron override; the source then runs in rounds of its own.
+    pub schedule: Option<String>,
+    /// At most this many items are kept per fetch.
+    pub limit: Option<usize>,
+    /// `"100/hour"`: requests allowed in a sliding window.
+    pub rate_limit: Option<String>,
+    /// Let Cache-Control, Expires, RSS `<ttl>` and Retry-After delay fetches.
+    #[serde(default = "default_respect_server_hints")]
+    pub respect_server_hints: bool,
+    /// The kind's own keys.
+    #[serde(flatten)]
+    pub options: BTreeMap<String, serde_json::Value>,
+}
+
+fn default_enabled() -> bool {
+    true
+}
+fn default_respect_server_hints() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub(super) daemon: DaemonConfig,
+    #[serde(default)]
+    pub(super) http: ClientSettings,
+    #[serde(default)]
+    pub(super) log: LogConfig,
+    #[serde(default)]
+    pub(super) metrics: MetricsConfig,
+    #[serde(default)]
+    pub(super) alerts: AlertsConfig,
+    #[serde(default)]
+    pub(super) sources: Vec<RawSource>,
+}
