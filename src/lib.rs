@@ -24,6 +24,31 @@
 //! The command line (`src/cli/`) belongs to the binary, not the library.
 //! The map with a table of who may import whom: `docs/architecture.md`.
 
+#![warn(missing_docs, unreachable_pub, clippy::pedantic)]
+#![allow(
+    clippy::must_use_candidate,
+    reason = "getters and builders here are obviously used; the attribute on each would be noise"
+)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    reason = "counts and durations cast for SQLite, JSON and reports are far inside every bound"
+)]
+#![allow(
+    clippy::too_many_lines,
+    reason = "a round, the metrics exposition and the supervisor's start are one sequential story each"
+)]
+#![allow(
+    clippy::similar_names,
+    reason = "pairs like `observer`/`observed` name two ends of one channel on purpose"
+)]
+#![allow(
+    clippy::format_push_string,
+    reason = "report rendering, never on a hot path; format! reads better than write! there"
+)]
+
 pub mod app;
 pub mod config;
 pub mod daemon;

@@ -6,6 +6,18 @@
 //! failure (the database could not be opened or written); 130 `run` was
 //! stopped by a second signal before it finished draining.
 
+#![warn(clippy::pedantic)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    reason = "bench and report figures cast for display, far inside every bound"
+)]
+#![allow(
+    clippy::format_push_string,
+    reason = "report rendering, never on a hot path; format! reads better than write! there"
+)]
+
 mod cli;
 
 use std::process::ExitCode;

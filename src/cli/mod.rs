@@ -34,7 +34,7 @@ pub(crate) const EXIT_ALL_FAILED: u8 = 1;
     about = "Gathers headlines from many news sources into one SQLite database."
 )]
 pub(crate) struct Cli {
-    /// Config file [default: ./herald.toml, then $XDG_CONFIG_HOME/herald/herald.toml, then /etc/herald/herald.toml]
+    /// Config file [default: ./herald.toml, then `$XDG_CONFIG_HOME/herald/herald.toml`, then /etc/herald/herald.toml]
     #[arg(long, global = true, env = "HERALD_CONFIG", value_name = "PATH")]
     pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
@@ -149,7 +149,7 @@ impl Command {
         };
         match self {
             Command::Run => run::run(config),
-            Command::Check => check::run(&config),
+            Command::Check => Ok(check::run(&config)),
             Command::Bench(args) => bench::run(&args),
             Command::Sources(args) => sources::run(&config, &args),
             Command::Latest(args) => latest::run(&config, &args),

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use raw::RawConfig;
-pub use raw::{AlertsConfig, DaemonConfig, MetricsConfig, RawSource};
+pub use raw::{AlertsConfig, MetricsConfig};
 
 use crate::fetch::ClientSettings;
 use crate::model::schedule::Schedule;
@@ -41,20 +41,42 @@ const ENV_SEPARATOR: &str = "__";
 /// Why a configuration could not be used. Each variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// No file at any of the places herald looks.
     #[error("no config file found (looked in: {})", list_paths(.searched))]
-    NotFound { searched: Vec<PathBuf> },
+    NotFound {
+        /// Every place looked in, in order.
+        searched: Vec<PathBuf>,
+    },
+    /// The file exists but cannot be read.
     #[error("{}: cannot read config file: {source}", .path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// Not TOML, an unknown key or a wrong type (with line and column).
     #[error("{}: {message}", .path.display())]
-    Syntax { path: PathBuf, message: String },
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// An environment override does not fit its key.
     #[error("{}: environment override ({ENV_PREFIX}{ENV_SEPARATOR}*): {message}", .path.display())]
-    Environment { path: PathBuf, message: String },
+    Environment {
+        /// The file overridden.
+        path: PathBuf,
+        /// What did not fit.
+        message: String,
+    },
+    /// Values that parse but make no sense; every one of them.
     #[error("{} problem(s) in {}:\n{}", .problems.len(), .path.display(), list_problems(.problems))]
     Invalid {
+        /// The file.
         path: PathBuf,
+        /// Every problem found, in file order.
         problems: Vec<ConfigProblem>,
     },
 }
@@ -72,12 +94,15 @@ fn list_problems(problems: &[ConfigProblem]) -> String {
 /// One thing wrong with a config file, located as precisely as we can.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
+    /// The config file.
     pub file: PathBuf,
+    /// The line of the key (or of its table), when it can be found.
     pub line: Option<usize>,
     /// The `[[sources]]` entry at fault, by name (or index when it has none).
     pub source: Option<String>,
     /// Dotted key, e.g. `daemon.workers` or `url`.
     pub key: String,
+    /// What is wrong, in the operator's terms.
     pub message: String,
 }
 

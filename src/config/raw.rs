@@ -13,7 +13,7 @@ use crate::telemetry::LogConfig;
 /// `[daemon]`: how rounds run and where results go.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DaemonConfig {
+pub(super) struct DaemonConfig {
     /// SQLite file; relative to the config file's folder.
     #[serde(default = "default_database")]
     pub database: PathBuf,
@@ -100,7 +100,7 @@ pub struct AlertsConfig {
 /// One `[[sources]]` entry as written. Keys beyond the common ones are kept
 /// in `options` and checked by the kind's own module, which knows them.
 #[derive(Debug, Clone, Deserialize)]
-pub struct RawSource {
+pub(super) struct RawSource {
     /// Unique name.
     pub name: String,
     /// `feed`, `json`, … (checked in validation, so a typo is one problem among the others).

@@ -60,15 +60,12 @@ pub(super) fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config
     http(&mut found, &raw.http);
     log(&mut found, &raw.log);
     alerts(&mut found, &raw.alerts);
-    let sources = match &schedule {
-        Some(global) => sources(&mut found, raw.sources, global),
-        // Without a valid global schedule sources cannot be placed; still
-        // check them, against a stand-in, so every problem is reported at once.
-        None => {
-            let stand_in = Schedule::parse("0 0 * * *").ok();
-            stand_in.map_or_else(Vec::new, |s| sources(&mut found, raw.sources, &s))
-        }
-    };
+    // Without a valid global schedule sources cannot be placed; still check
+    // them, against a stand-in, so every problem is reported at once.
+    let global = schedule
+        .clone()
+        .or_else(|| Schedule::parse("0 0 * * *").ok());
+    let sources = global.map_or_else(Vec::new, |g| sources(&mut found, raw.sources, &g));
     if sources.iter().all(|s| !s.enabled) {
         found
             .warnings

@@ -28,16 +28,20 @@ const DELIVERY_DEADLINE: Duration = Duration::from_secs(300);
 /// What an operator needs to know about a source at a glance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SourceState {
+pub(crate) enum SourceState {
+    /// Answering.
     Ok,
+    /// Failing, not yet paused.
     Degraded,
+    /// The circuit breaker is open.
     Paused,
+    /// It answered 410 Gone.
     Disabled,
 }
 
 impl SourceState {
     /// The name used in alerts and log lines.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SourceState::Ok => "ok",
             SourceState::Degraded => "degraded",
@@ -47,7 +51,7 @@ impl SourceState {
     }
 
     /// Derives the state from the source's persisted breaker memory.
-    pub fn of(memory: &SourceMemory, now: DateTime<Utc>) -> SourceState {
+    pub(crate) fn of(memory: &SourceMemory, now: DateTime<Utc>) -> SourceState {
         if memory.gone_at.is_some() {
             SourceState::Disabled
         } else if memory.paused_until.is_some_and(|until| until > now) {
@@ -62,25 +66,29 @@ impl SourceState {
 
 /// The message POSTed to the webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Alert {
+pub(crate) struct Alert {
+    /// The source's name.
     pub source: String,
+    /// Its state before.
     pub old_state: SourceState,
+    /// Its state now.
     pub new_state: SourceState,
     /// The last error (already free of secrets), or why it recovered.
     pub reason: String,
+    /// When the change was seen (RFC 3339 UTC).
     pub time: String,
 }
 
 /// Remembers each source's last state and says when it changed.
 #[derive(Debug, Default)]
-pub struct StateTracker {
+pub(crate) struct StateTracker {
     states: HashMap<String, SourceState>,
 }
 
 impl StateTracker {
     /// Starts from the states the database already holds, so a restart does
     /// not re-announce every failing source.
-    pub fn seeded<'a>(
+    pub(crate) fn seeded<'a>(
         memories: impl IntoIterator<Item = (&'a String, &'a SourceMemory)>,
         now: DateTime<Utc>,
     ) -> StateTracker {
@@ -94,7 +102,7 @@ impl StateTracker {
 
     /// Records `state` for `source`; an [`Alert`] when it differs from the
     /// last one (a source seen for the first time counts as coming from `ok`).
-    pub fn observe(
+    pub(crate) fn observe(
         &mut self,
         source: &str,
         state: SourceState,
@@ -117,7 +125,7 @@ impl StateTracker {
 
 /// Starts the delivery task; alerts sent to the returned channel are POSTed
 /// in order. Ends when every sender is dropped.
-pub fn start_webhook(
+pub(crate) fn start_webhook(
     url: url::Url,
     client: WebhookClient,
     policy: RetryPolicy,

@@ -44,7 +44,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything `/metrics` and `/healthz` report; shared, cheap to update.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     started: Instant,
     state: Mutex<State>,
     pool: Mutex<PoolView>,
@@ -89,8 +89,10 @@ struct SourceSeries {
 
 /// The answer `/healthz` gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
+pub(crate) struct Health {
+    /// 200 when true, 503 when false.
     pub healthy: bool,
+    /// One line saying why.
     pub reason: String,
 }
 
@@ -102,7 +104,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Fresh state; health counts from now.
-    pub fn new() -> Metrics {
+    pub(crate) fn new() -> Metrics {
         Metrics {
             started: Instant::now(),
             state: Mutex::new(State::default()),
@@ -115,7 +117,7 @@ impl Metrics {
     }
 
     /// Points the live gauges at the running pool (at start and after a reload).
-    pub fn watch_pool(&self, running: &WorkerPool) {
+    pub(crate) fn watch_pool(&self, running: &WorkerPool) {
         let (queue, in_flight) = running.gauges();
         let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
         pool.queue = Some(queue);
@@ -123,12 +125,12 @@ impl Metrics {
     }
 
     /// The shortest interval between rounds the schedules promise.
-    pub fn set_expected_interval(&self, interval: Option<Duration>) {
+    pub(crate) fn set_expected_interval(&self, interval: Option<Duration>) {
         self.state().expected_interval = interval;
     }
 
     /// Counts a finished round.
-    pub fn record_round(&self, report: &RoundReport) {
+    pub(crate) fn record_round(&self, report: &RoundReport) {
         let now = (Instant::now(), SystemTime::now());
         let mut state = self.state();
         state.rounds_total += 1;
@@ -176,7 +178,7 @@ impl Metrics {
     }
 
     /// Takes each source's breaker state as stored after a round.
-    pub fn record_source_state(&self, name: &str, memory: &SourceMemory) {
+    pub(crate) fn record_source_state(&self, name: &str, memory: &SourceMemory) {
         self.state()
             .sources
             .entry(name.to_owned())
@@ -188,7 +190,7 @@ impl Metrics {
     /// intervals (or, before the first, the daemon started less than two ago).
     /// Sources skipped politely (not due, paused) still count as progress; a
     /// round in which every source was stuck behind its previous one does not.
-    pub fn health(&self) -> Health {
+    pub(crate) fn health(&self) -> Health {
         let state = self.state();
         let Some(interval) = state.expected_interval else {
             return Health {
@@ -217,7 +219,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (format 0.0.4).
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let (queued, in_flight) = {
             let pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
             let queued = pool
@@ -370,7 +372,10 @@ fn escape(value: &str) -> String {
 
 /// Binds `addr` now (so a taken port fails the start, loudly) and serves
 /// until `stop` is cancelled.
-pub async fn serve(
+///
+/// # Errors
+/// The address cannot be bound (taken, not local, no permission).
+pub(crate) async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
     stop: CancellationToken,

@@ -7,10 +7,10 @@
 //! [`alerts`] POSTs source state changes. Metrics and alerts watch from the
 //! side: neither can delay a round.
 
-pub mod alerts;
-pub mod metrics;
+pub(crate) mod alerts;
+pub(crate) mod metrics;
 pub(crate) mod notify;
 pub mod reload;
-pub mod scheduler;
+pub(crate) mod scheduler;
 pub mod signals;
 pub mod supervisor;

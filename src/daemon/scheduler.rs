@@ -19,13 +19,13 @@ use crate::model::schedule::Schedule;
 
 /// "The sources on this schedule are due": sent by a cron job's callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoundTick {
+pub(crate) struct RoundTick {
     /// The schedule that fired.
     pub schedule: Schedule,
 }
 
 /// Owns the cron jobs, one per distinct schedule.
-pub struct Scheduler {
+pub(crate) struct Scheduler {
     inner: JobScheduler,
     jobs: Vec<Uuid>,
     ticks: mpsc::Sender<RoundTick>,
@@ -33,7 +33,10 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Starts a scheduler with one job per (normalised) expression.
-    pub async fn start(
+    ///
+    /// # Errors
+    /// The scheduler cannot start or take a job.
+    pub(crate) async fn start(
         schedules: &[Schedule],
         ticks: mpsc::Sender<RoundTick>,
     ) -> Result<Scheduler, JobSchedulerError> {
@@ -50,7 +53,13 @@ impl Scheduler {
 
     /// Replaces every job (after a config reload). Rounds already running
     /// are not touched: they do not belong to the scheduler.
-    pub async fn replace(&mut self, schedules: &[Schedule]) -> Result<(), JobSchedulerError> {
+    ///
+    /// # Errors
+    /// A job cannot be removed or added.
+    pub(crate) async fn replace(
+        &mut self,
+        schedules: &[Schedule],
+    ) -> Result<(), JobSchedulerError> {
         for id in self.jobs.drain(..) {
             self.inner.remove(&id).await?;
         }
@@ -78,7 +87,10 @@ impl Scheduler {
     }
 
     /// Stops firing; jobs already fired are unaffected.
-    pub async fn shutdown(&mut self) -> Result<(), JobSchedulerError> {
+    ///
+    /// # Errors
+    /// The scheduler did not stop cleanly.
+    pub(crate) async fn shutdown(&mut self) -> Result<(), JobSchedulerError> {
         self.inner.shutdown().await
     }
 }

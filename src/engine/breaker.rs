@@ -22,12 +22,12 @@ use crate::model::outcome::{BreakerState, FetchStatus, SkipReason, SourceMemory}
 use crate::model::rate_limit::RateLimit;
 
 /// The longest a breaker keeps a source paused.
-pub const MAX_COOLDOWN: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_COOLDOWN: Duration = Duration::from_secs(24 * 3600);
 
 /// Why a source is not fetched this round, or `None` to fetch it.
 /// `respect_hints` lets a server's Cache-Control, Expires, `<ttl>` or
 /// Retry-After delay the next fetch.
-pub fn skip_reason(
+pub(crate) fn skip_reason(
     memory: &SourceMemory,
     rate_limit: Option<RateLimit>,
     respect_hints: bool,
@@ -86,7 +86,7 @@ pub fn skip_reason(
 
 /// What one source did this round, as the breaker sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// How the fetch ended.
     pub status: FetchStatus,
     /// The HTTP status, if any.
@@ -97,7 +97,7 @@ pub struct Verdict {
 
 /// True when the round looks like our machine lost its network: at least
 /// three sources fetched and four in five of them failed at the network level.
-pub fn looks_offline(verdicts: &[Verdict]) -> bool {
+pub(crate) fn looks_offline(verdicts: &[Verdict]) -> bool {
     let fetched = verdicts
         .iter()
         .filter(|v| v.status != FetchStatus::Skipped)
@@ -108,7 +108,7 @@ pub fn looks_offline(verdicts: &[Verdict]) -> bool {
 
 /// The new state of a source after `verdict`; `None` when nothing changes
 /// (skipped, a 429, or an offline round).
-pub fn next_state(
+pub(crate) fn next_state(
     before: &SourceMemory,
     verdict: Verdict,
     offline: bool,

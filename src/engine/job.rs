@@ -332,7 +332,8 @@ impl FetchJob {
                 let draft = contain_panic(|| spec.source.parse_follow_up(&payload))
                     .map_err(|error| Failure::Parse { http_status, error })?;
                 Ok::<_, Failure>(
-                    draft.and_then(|d| Article::from_draft(d, Some(&payload.url), Utc::now()).ok()),
+                    draft
+                        .and_then(|d| Article::from_draft(&d, Some(&payload.url), Utc::now()).ok()),
                 )
             })
             .await;
@@ -464,7 +465,7 @@ async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<
         if articles.len() == limit {
             break;
         }
-        match Article::from_draft(draft, Some(&base), now) {
+        match Article::from_draft(&draft, Some(&base), now) {
             Ok(article) => articles.push(article),
             Err(_) => dropped += 1,
         }
@@ -486,6 +487,9 @@ async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<
 /// Turns a panic in `f` into [`ParseError::Panicked`], so that a panic
 /// inside a parser (a dependency has panicked on odd UTF-16 before) fails
 /// this one source instead of a worker.
+///
+/// # Errors
+/// Whatever `f` returns, or [`ParseError::Panicked`] with the panic's message.
 pub fn contain_panic<T, F>(f: F) -> Result<T, ParseError>
 where
     F: FnOnce() -> Result<T, ParseError>,

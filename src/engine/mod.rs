@@ -8,7 +8,7 @@
 //! (its settings come in as [`round::RoundSettings`]) and never knows which
 //! kinds exist.
 
-pub mod breaker;
+pub(crate) mod breaker;
 pub mod job;
 pub mod pool;
 pub mod report;

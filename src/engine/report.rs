@@ -10,12 +10,17 @@ use crate::model::outcome::{FetchStatus, SkipReason};
 /// What a round did, per source and in total; `--format json` prints this.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoundReport {
+    /// The round's row id.
     pub round_id: i64,
+    /// When it started (RFC 3339, milliseconds).
     pub started_at: String,
+    /// From the first job queued to the last commit.
     pub wall_ms: u64,
     /// `ceil(fetched / workers) × slowest fetch`: what perfect concurrency would cost.
     pub ideal_ms: u64,
+    /// One line per source, in config order.
     pub sources: Vec<SourceReport>,
+    /// The sums of the lines.
     pub totals: Totals,
     /// Peak resident memory of the process, where a one-shot command reports it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -25,15 +30,23 @@ pub struct RoundReport {
 /// One source's line in a round report.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {
+    /// The source's name.
     pub name: String,
+    /// How its fetch ended.
     pub status: FetchStatus,
+    /// The last HTTP status, if any.
     pub http_status: Option<u16>,
+    /// Fetch time, follow-ups included.
     pub elapsed_ms: u64,
+    /// Requests made, retries included.
     pub attempts: u32,
+    /// Articles stored for the first time.
     pub new: usize,
+    /// Articles already stored.
     pub seen: usize,
     /// Follow-up items that failed (Hacker News items); the source may still be ok.
     pub failed_items: usize,
+    /// Why it failed or was skipped; no secrets.
     pub error: Option<String>,
     /// Body size received (decompressed); 0 for a 304.
     pub body_bytes: u64,
@@ -45,10 +58,15 @@ pub struct SourceReport {
 /// Round totals: `ok` counts 304s too, `failed` counts timeouts too.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
+    /// Sources that answered.
     pub ok: usize,
+    /// Sources that failed or timed out.
     pub failed: usize,
+    /// Sources not fetched.
     pub skipped: usize,
+    /// New articles.
     pub new: usize,
+    /// Articles already stored.
     pub seen: usize,
 }
 

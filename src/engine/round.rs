@@ -170,6 +170,10 @@ impl RoundRunner {
     /// named in `busy` are recorded as skipped (their previous round is still
     /// running). `trigger` says why the round ran (`once`, `start`, a cron
     /// expression).
+    ///
+    /// # Errors
+    /// The database could not record the round (a writer that stopped is
+    /// [`StorageError::WriterGone`], which the daemon treats as fatal).
     pub async fn run(
         &self,
         sources: &[Arc<SourceSpec>],
@@ -246,7 +250,7 @@ impl RoundRunner {
                 None => jobs.push(plan.job(Arc::clone(source), None, memory)),
             }
         }
-        tokio::spawn(enqueue(plan.clone(), jobs).in_current_span());
+        enqueue(&plan, jobs);
 
         // Every job answers exactly once, so counting the sources still open
         // tells when the round is complete (the channel itself never closes:
@@ -281,7 +285,7 @@ impl RoundRunner {
                         })
                         .collect();
                     gathering.insert(outcome.source.clone(), Gathering::new(*outcome, jobs.len()));
-                    tokio::spawn(enqueue(plan.clone(), jobs).in_current_span());
+                    enqueue(&plan, jobs);
                     None
                 }
                 JobReply::Source(outcome) => Some(*outcome),
@@ -417,14 +421,18 @@ fn host_of(job: &FetchJob) -> String {
 }
 
 /// Queues `jobs`: one task per host, each taking the host's permit and then a
-/// queue slot, so a busy host delays only its own jobs.
-async fn enqueue(plan: Plan, jobs: Vec<FetchJob>) {
+/// queue slot, so a busy host delays only its own jobs. Hosts keep the order
+/// in which their first job came.
+fn enqueue(plan: &Plan, jobs: Vec<FetchJob>) {
     let mut by_host: Vec<(String, Vec<FetchJob>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for job in jobs {
         let host = host_of(&job);
-        match by_host.iter_mut().find(|(h, _)| *h == host) {
-            Some((_, list)) => list.push(job),
-            None => by_host.push((host, vec![job])),
+        if let Some(&at) = index.get(&host) {
+            by_host[at].1.push(job);
+        } else {
+            index.insert(host.clone(), by_host.len());
+            by_host.push((host, vec![job]));
         }
     }
     for (host, jobs) in by_host {

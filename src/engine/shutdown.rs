@@ -33,6 +33,7 @@ impl Shutdown {
         self.abort.cancel();
     }
 
+    /// Whether stage one has started: no new work may start.
     pub fn is_begun(&self) -> bool {
         self.begin.is_cancelled()
     }

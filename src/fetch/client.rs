@@ -21,25 +21,43 @@ use crate::model::http::{FetchRequest, Header, ServerHint, Validators};
 /// Why a request produced no usable body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
+    /// The whole request (body included) took longer than `[http] timeout`.
     #[error("request timed out after {}", humantime::format_duration(*.0))]
     Timeout(Duration),
+    /// The host name did not resolve.
     #[error("DNS lookup failed for {host}: {reason}")]
-    Dns { host: String, reason: String },
+    Dns {
+        /// The host.
+        host: String,
+        /// The resolver's reason.
+        reason: String,
+    },
+    /// No connection (refused, reset, TLS failure).
     #[error("connection failed: {0}")]
     Connect(String),
+    /// An answer other than 2xx or 304.
     #[error("HTTP {status}{}", .reason.map(|r| format!(" {r}")).unwrap_or_default())]
     Status {
+        /// The status code.
         status: u16,
+        /// Its canonical reason phrase.
         reason: Option<&'static str>,
         /// From `Retry-After` on 429 and 503.
         retry_after: Option<Duration>,
     },
+    /// A redirect herald will not follow (loop, too many, bad scheme, private).
     #[error("redirect refused: {0}")]
     Redirect(String),
+    /// The address is in a private network and the source may not go there.
     #[error("blocked: {0}")]
     Blocked(String),
+    /// The decompressed body passed `max_body_bytes`.
     #[error("body exceeds max_body_bytes ({limit} bytes)")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// Anything else the HTTP stack reported.
     #[error("request failed: {0}")]
     Other(String),
 }
@@ -106,9 +124,13 @@ pub const MAX_REDIRECTS: usize = 10;
 /// A 2xx (body read in full) or 304 (no body) response.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
+    /// 2xx or 304.
     pub status: u16,
+    /// Where the body came from, after redirects.
     pub final_url: Url,
+    /// The `Content-Type` header.
     pub content_type: Option<String>,
+    /// The body, decompressed (empty for a 304).
     pub body: Bytes,
     /// The validators to send next time.
     pub validators: Validators,
@@ -129,11 +151,14 @@ impl HttpResponse {
 /// One request and its answer, as `herald fetch --explain` shows them.
 #[derive(Debug, Clone)]
 pub struct Exchange {
+    /// The URL requested at this hop.
     pub url: Url,
     /// Headers herald set: `(name, value, sensitive)`; sensitive values
     /// (credentials) are for redaction, never for printing.
     pub request_headers: Vec<(String, String, bool)>,
+    /// The answer's status (`None`: no answer).
     pub status: Option<u16>,
+    /// The answer's headers, as received.
     pub response_headers: Vec<(String, String)>,
 }
 
@@ -154,6 +179,9 @@ pub struct HttpClient {
 impl HttpClient {
     /// Builds the client from `[http]`. Redirects are followed by hand in
     /// [`HttpClient::get`], so each hop can be checked.
+    ///
+    /// # Errors
+    /// The TLS backend or the resolver cannot be set up.
     pub fn new(http: &ClientSettings) -> Result<Self, FetchError> {
         let pins = Arc::new(
             http.resolve
@@ -192,6 +220,9 @@ impl HttpClient {
     /// Each redirect hop is checked: at most [`MAX_REDIRECTS`], http(s) only,
     /// no loops, and credential headers are dropped when the host changes
     /// (a key for one API must never be handed to another server).
+    ///
+    /// # Errors
+    /// A [`FetchError`] naming why no usable body came back.
     pub async fn get(
         &self,
         request: &FetchRequest,
@@ -201,6 +232,9 @@ impl HttpClient {
     }
 
     /// As [`HttpClient::get`], recording every hop's headers in `trace`.
+    ///
+    /// # Errors
+    /// As [`HttpClient::get`].
     pub async fn get_traced(
         &self,
         request: &FetchRequest,

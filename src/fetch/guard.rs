@@ -20,7 +20,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
 /// Whether `ip` is somewhere a public feed must not send us.
-pub fn is_private(ip: IpAddr) -> bool {
+pub(super) fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_private_v4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -53,7 +53,7 @@ fn is_private_v6(ip: Ipv6Addr) -> bool {
 
 /// Whether a configured URL points into a private network by itself: the
 /// operator's explicit choice.
-pub fn is_private_origin(url: &Url) -> bool {
+pub(super) fn is_private_origin(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => is_private(IpAddr::V4(ip)),
         Some(Host::Ipv6(ip)) => is_private(IpAddr::V6(ip)),
@@ -65,7 +65,7 @@ pub fn is_private_origin(url: &Url) -> bool {
 }
 
 /// The private IP literal a URL names, if it names one.
-pub fn private_literal(url: &Url) -> Option<IpAddr> {
+pub(super) fn private_literal(url: &Url) -> Option<IpAddr> {
     let ip = match url.host()? {
         Host::Ipv4(ip) => IpAddr::V4(ip),
         Host::Ipv6(ip) => IpAddr::V6(ip),
@@ -78,8 +78,10 @@ pub fn private_literal(url: &Url) -> Option<IpAddr> {
 /// then the system resolver; the strict one drops private addresses from
 /// DNS answers (pins are trusted) and fails when nothing public is left.
 #[derive(Debug, Clone)]
-pub struct GuardedResolver {
+pub(super) struct GuardedResolver {
+    /// Drop private addresses from answers (the strict client).
     pub block_private: bool,
+    /// `[http] resolve`: host → address, trusted as given.
     pub pins: Arc<HashMap<String, IpAddr>>,
 }
 

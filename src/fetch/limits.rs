@@ -22,6 +22,7 @@ pub struct HostLimits {
 }
 
 impl HostLimits {
+    /// A registry allowing `per_host` requests in flight per host.
     pub fn new(per_host: usize) -> Self {
         HostLimits {
             per_host: per_host.max(1),
@@ -41,7 +42,7 @@ impl HostLimits {
 }
 
 /// `host:port`, the unit of politeness.
-pub fn host_key(url: &Url) -> String {
+pub(crate) fn host_key(url: &Url) -> String {
     format!(
         "{}:{}",
         url.host_str().unwrap_or_default(),

@@ -6,11 +6,11 @@
 //! reasons fit for a log line and the `fetches` table.
 
 mod client;
-pub mod guard;
-pub mod limits;
-pub mod retry;
+mod guard;
+pub(crate) mod limits;
+pub(crate) mod retry;
 mod settings;
-pub mod webhook;
+pub(crate) mod webhook;
 
 pub use client::{Exchange, FetchError, HttpClient, HttpResponse, MAX_REDIRECTS};
 pub use limits::HostLimits;

@@ -22,12 +22,14 @@ use super::FetchError;
 pub struct RetryPolicy {
     /// Extra attempts after the first (0 = no retries).
     pub retries: u32,
+    /// The first delay (doubled each time, with ±25% jitter).
     pub initial: Duration,
+    /// The longest delay.
     pub max: Duration,
 }
 
 /// Whether `error` is transient.
-pub fn should_retry(error: &FetchError) -> bool {
+pub(crate) fn should_retry(error: &FetchError) -> bool {
     match error {
         FetchError::Timeout(_) | FetchError::Connect(_) | FetchError::Dns { .. } => true,
         FetchError::Status { status, .. } => matches!(status, 408 | 429 | 502 | 503 | 504),
@@ -39,7 +41,7 @@ pub fn should_retry(error: &FetchError) -> bool {
 }
 
 /// `Retry-After` as seconds or an HTTP date, relative to now.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -54,7 +56,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 /// Runs `attempt` until it succeeds, fails permanently, runs out of retries,
 /// or the next try would start after `deadline`. Returns the last result and
 /// how many attempts were made.
-pub async fn with_retries<T, F, Fut>(
+pub(crate) async fn with_retries<T, F, Fut>(
     policy: RetryPolicy,
     deadline: Instant,
     attempt: F,
@@ -72,7 +74,7 @@ where
 /// The retry loop itself, for any error: `transient` says whether an error
 /// is worth another try (`Some`) and whether the server named a delay
 /// (`Some(Some(d))`). Shared by fetches and alert webhooks.
-pub async fn retry_transient<T, E, F, Fut>(
+pub(crate) async fn retry_transient<T, E, F, Fut>(
     policy: RetryPolicy,
     deadline: Instant,
     mut attempt: F,
@@ -176,7 +178,7 @@ mod tests {
             .await;
         assert!(result.is_err());
         assert_eq!(attempts, 4);
-        let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        let gaps: Vec<Duration> = at.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
         // Jitter is ±25% around 100, 200, 400 ms: every gap longer than the last.
         assert!(
             gaps[0] >= Duration::from_millis(75) && gaps[0] <= Duration::from_millis(125),

@@ -7,15 +7,17 @@ use super::FetchError;
 
 /// A client for webhook deliveries, with `[http]`'s timeouts and user agent.
 #[derive(Debug, Clone)]
-pub struct WebhookClient {
+pub(crate) struct WebhookClient {
     client: reqwest::Client,
 }
 
 /// A failed delivery: whether another try could help, and why (never the
 /// URL, which often carries a token).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryError {
+pub(crate) struct DeliveryError {
+    /// Whether another try could help (network, 408, 429, 5xx).
     pub transient: bool,
+    /// What went wrong, without the URL.
     pub message: String,
 }
 
@@ -27,7 +29,10 @@ impl std::fmt::Display for DeliveryError {
 
 impl WebhookClient {
     /// Builds the client from `[http]`.
-    pub fn new(http: &ClientSettings) -> Result<Self, FetchError> {
+    ///
+    /// # Errors
+    /// The TLS backend cannot be set up.
+    pub(crate) fn new(http: &ClientSettings) -> Result<Self, FetchError> {
         let client = reqwest::Client::builder()
             .timeout(http.timeout)
             .connect_timeout(http.connect_timeout)
@@ -39,7 +44,14 @@ impl WebhookClient {
 
     /// POSTs `json`; any 2xx is delivered. Network errors, 408, 429 and 5xx
     /// are transient; other statuses are not.
-    pub async fn post_json(&self, url: &url::Url, json: Vec<u8>) -> Result<(), DeliveryError> {
+    ///
+    /// # Errors
+    /// A [`DeliveryError`] saying whether another try could help.
+    pub(crate) async fn post_json(
+        &self,
+        url: &url::Url,
+        json: Vec<u8>,
+    ) -> Result<(), DeliveryError> {
         let response = self
             .client
             .post(url.clone())

@@ -20,10 +20,15 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// entities, relative links or nonsense dates.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemDraft {
+    /// The title as found (may hold markup or entities).
     pub title: Option<String>,
+    /// The link as found (may be relative).
     pub link: Option<String>,
+    /// The publication time, if it parsed.
     pub published_at: Option<DateTime<Utc>>,
+    /// A summary or the content, as found.
     pub summary: Option<String>,
+    /// The author's name.
     pub author: Option<String>,
     /// The outlet behind an aggregator API (NewsAPI's `source.name`).
     pub origin: Option<String>,
@@ -32,11 +37,17 @@ pub struct ItemDraft {
 /// A cleaned article, ready to store: `url` is canonical and unique per article.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Article {
+    /// Plain text, at most 300 characters; the URL when the item had none.
     pub title: String,
+    /// Canonical: the article's identity across fetches and sources.
     pub url: String,
+    /// Publication time; `None` when unknown or more than a day ahead.
     pub published_at: Option<DateTime<Utc>>,
+    /// Plain text, at most 2,000 characters.
     pub summary: Option<String>,
+    /// Plain text, at most 200 characters.
     pub author: Option<String>,
+    /// The outlet behind an aggregator API.
     pub origin: Option<String>,
     /// Hash of the normalised title: the same headline syndicated under
     /// different URLs shares it, so readers can collapse duplicates.
@@ -46,15 +57,20 @@ pub struct Article {
 /// Why a draft was not kept; counted per fetch, never fatal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DropReason {
+    /// The item had no link at all.
     NoLink,
+    /// The link was not an http(s) URL.
     BadLink,
 }
 
 impl Article {
     /// Cleans a draft. `base` resolves relative links (the feed's own URL);
     /// `now` bounds publication dates (more than a day ahead is treated as unknown).
+    ///
+    /// # Errors
+    /// A [`DropReason`] when the draft has no usable link.
     pub fn from_draft(
-        draft: ItemDraft,
+        draft: &ItemDraft,
         base: Option<&Url>,
         now: DateTime<Utc>,
     ) -> Result<Article, DropReason> {
@@ -247,15 +263,6 @@ fn strip_tags(input: &str) -> String {
 /// processing instruction, or a known HTML element (opening or closing).
 /// Anything else in angle brackets is text a headline really contains.
 fn looks_like_markup(after_lt: &str) -> bool {
-    if after_lt.starts_with('!') || after_lt.starts_with('?') {
-        return true;
-    }
-    let name: String = after_lt
-        .trim_start_matches('/')
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
     const ELEMENTS: &[&str] = &[
         "a",
         "abbr",
@@ -353,6 +360,15 @@ fn looks_like_markup(after_lt: &str) -> bool {
         "video",
         "wbr",
     ];
+    if after_lt.starts_with('!') || after_lt.starts_with('?') {
+        return true;
+    }
+    let name: String = after_lt
+        .trim_start_matches('/')
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
     ELEMENTS.contains(&name.as_str())
 }
 
@@ -473,7 +489,7 @@ mod tests {
             published_at: Some(now + Duration::days(30)),
             ..ItemDraft::default()
         };
-        let article = Article::from_draft(draft, Some(&base), now).expect("draft is valid");
+        let article = Article::from_draft(&draft, Some(&base), now).expect("draft is valid");
         assert_eq!(article.url, "https://news.example/posts/1");
         assert_eq!(article.title, "Hello");
         assert_eq!(article.published_at, None);
@@ -483,14 +499,14 @@ mod tests {
     fn from_draft_without_link_is_dropped_and_without_title_uses_url() {
         let now = Utc::now();
         assert_eq!(
-            Article::from_draft(ItemDraft::default(), None, now),
+            Article::from_draft(&ItemDraft::default(), None, now),
             Err(DropReason::NoLink)
         );
         let draft = ItemDraft {
             link: Some("https://e.com/x".into()),
             ..ItemDraft::default()
         };
-        let article = Article::from_draft(draft, None, now).expect("draft is valid");
+        let article = Article::from_draft(&draft, None, now).expect("draft is valid");
         assert_eq!(article.title, "https://e.com/x");
     }
 }

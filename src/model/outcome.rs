@@ -148,14 +148,10 @@ impl FetchOutcome {
 
     /// The outcome of a source the round decided not to fetch.
     pub fn skipped(source: &str, reason: SkipReason) -> Self {
+        let text = reason.to_string();
         FetchOutcome {
-            skip: Some(reason.clone()),
-            ..FetchOutcome::without_response(
-                source,
-                FetchStatus::Skipped,
-                Duration::ZERO,
-                reason.to_string(),
-            )
+            skip: Some(reason),
+            ..FetchOutcome::without_response(source, FetchStatus::Skipped, Duration::ZERO, text)
         }
     }
 }

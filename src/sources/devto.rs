@@ -24,7 +24,7 @@ struct DevToOptions {
 
 /// One DEV.to listing.
 #[derive(Debug)]
-pub struct DevTo {
+pub(super) struct DevTo {
     url: Url,
 }
 
@@ -43,7 +43,11 @@ struct User {
 }
 
 impl DevTo {
-    pub fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
+    /// Builds the source from its entry's keys.
+    ///
+    /// # Errors
+    /// Every problem with the keys, each naming its key.
+    pub(super) fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
         let ApiOptions { own: o, base, .. } =
             api_options::<DevToOptions>(input, DEFAULT_BASE, false)?;
         let per_page = o.per_page.or(input.limit.map(|l| l.min(1000) as u32));

@@ -26,6 +26,10 @@ pub struct FeedSource {
 }
 
 impl FeedSource {
+    /// Builds the source from its entry's keys.
+    ///
+    /// # Errors
+    /// Every problem with the keys, each naming its key.
     pub fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
         let url = required_url(input);
         let opts = options::<FeedOptions>(input);
@@ -59,6 +63,9 @@ impl Source for FeedSource {
 }
 
 /// Parses any feed format feed-rs knows into drafts.
+///
+/// # Errors
+/// [`ParseError::Feed`] for a body that is not a feed.
 pub fn parse_feed(payload: &Payload) -> Result<Vec<ItemDraft>, ParseError> {
     read_feed(payload).map(|(items, _)| items)
 }

@@ -45,7 +45,7 @@ struct GitHubOptions {
 
 /// One GitHub search or release list.
 #[derive(Debug)]
-pub struct GitHub {
+pub(super) struct GitHub {
     url: Url,
     mode: Mode,
     repo: Option<String>,
@@ -85,7 +85,11 @@ struct Owner {
 }
 
 impl GitHub {
-    pub fn from_input(
+    /// Builds the source from its entry's keys.
+    ///
+    /// # Errors
+    /// Every problem with the keys, each naming its key.
+    pub(super) fn from_input(
         input: &SourceInput,
         context: &BuildContext,
     ) -> Result<Built, Vec<OptionProblem>> {

@@ -42,7 +42,7 @@ fn default_show_fields() -> bool {
 
 /// One Guardian search.
 #[derive(Debug)]
-pub struct Guardian {
+pub(super) struct Guardian {
     /// Without the key: it is added per request.
     url: Url,
     key: Option<ApiKey>,
@@ -79,7 +79,11 @@ struct Fields {
 }
 
 impl Guardian {
-    pub fn from_input(
+    /// Builds the source from its entry's keys.
+    ///
+    /// # Errors
+    /// Every problem with the keys, each naming its key.
+    pub(super) fn from_input(
         input: &SourceInput,
         context: &BuildContext,
     ) -> Result<Built, Vec<OptionProblem>> {

@@ -39,7 +39,7 @@ struct HnOptions {
 
 /// One Hacker News list.
 #[derive(Debug)]
-pub struct HackerNews {
+pub(super) struct HackerNews {
     base: Url,
     list: List,
     limit: usize,
@@ -61,7 +61,11 @@ struct Item {
 }
 
 impl HackerNews {
-    pub fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
+    /// Builds the source from its entry's keys.
+    ///
+    /// # Errors
+    /// Every problem with the keys, each naming its key.
+    pub(super) fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
         let ApiOptions {
             own: opts, base, ..
         } = api_options::<HnOptions>(input, DEFAULT_BASE, false)?;

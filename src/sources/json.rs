@@ -35,7 +35,7 @@ fn default_link() -> String {
 
 /// A JSON endpoint and the pointers that read it.
 #[derive(Debug)]
-pub struct JsonSource {
+pub(super) struct JsonSource {
     url: url::Url,
     items: String,
     title: String,
@@ -46,7 +46,11 @@ pub struct JsonSource {
 }
 
 impl JsonSource {
-    pub fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
+    /// Builds the source from its entry's keys.
+    ///
+    /// # Errors
+    /// Every problem with the keys, each naming its key.
+    pub(super) fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
         let mut problems = Vec::new();
         let url = required_url(input).map_err(|p| problems.push(p)).ok();
         let opts = options::<JsonOptions>(input)
@@ -131,7 +135,7 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 /// A string or number at `pointer`, as text.
-pub fn string_at(item: &Value, pointer: &str) -> Option<String> {
+pub(super) fn string_at(item: &Value, pointer: &str) -> Option<String> {
     match item.pointer(pointer)? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -140,7 +144,7 @@ pub fn string_at(item: &Value, pointer: &str) -> Option<String> {
 }
 
 /// A date string or unix timestamp at `pointer`.
-pub fn date_at(item: &Value, pointer: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+pub(super) fn date_at(item: &Value, pointer: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     match item.pointer(pointer)? {
         Value::String(s) => parse_datetime(s),
         Value::Number(n) => n.as_i64().and_then(unix_time),

@@ -15,9 +15,13 @@ use super::BuildContext;
 use crate::model::secret::{ApiKey, Secret};
 
 /// The key settings every keyed kind accepts (declared in each kind's options).
+#[allow(
+    clippy::struct_field_names,
+    reason = "named after the config keys they hold"
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct KeySettings {
+pub(super) struct KeySettings {
     /// An environment variable holding the key.
     pub api_key_env: Option<String>,
     /// A file holding the key.
@@ -28,13 +32,13 @@ pub struct KeySettings {
 
 impl KeySettings {
     /// Whether any of the three keys is set.
-    pub fn is_configured(&self) -> bool {
+    pub(super) fn is_configured(&self) -> bool {
         self.api_key_env.is_some() || self.api_key_file.is_some() || self.api_key.is_some()
     }
 
     /// For kinds that cannot work without a key: the key, or the reason
     /// the source is disabled.
-    pub fn required(&self, context: &BuildContext) -> (Option<ApiKey>, Option<String>) {
+    pub(super) fn required(&self, context: &BuildContext) -> (Option<ApiKey>, Option<String>) {
         match self.resolve(context) {
             Ok(key) => (Some(key), None),
             Err(reason) => (None, Some(reason)),
@@ -43,7 +47,7 @@ impl KeySettings {
 
     /// For kinds where a key is optional: none configured is fine, but one
     /// configured and missing disables the source (the operator meant it).
-    pub fn optional(&self, context: &BuildContext) -> (Option<ApiKey>, Option<String>) {
+    pub(super) fn optional(&self, context: &BuildContext) -> (Option<ApiKey>, Option<String>) {
         if self.is_configured() {
             self.required(context)
         } else {
@@ -52,7 +56,10 @@ impl KeySettings {
     }
 
     /// Finds the key, or explains (without the value) why there is none.
-    pub fn resolve(&self, context: &BuildContext) -> Result<ApiKey, String> {
+    ///
+    /// # Errors
+    /// Why there is no key (never its value).
+    pub(super) fn resolve(&self, context: &BuildContext) -> Result<ApiKey, String> {
         if let Some(var) = &self.api_key_env {
             return match std::env::var(var) {
                 Ok(value) if !value.trim().is_empty() => Ok(ApiKey {

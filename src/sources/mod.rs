@@ -8,15 +8,15 @@
 //! request and how to read the answer. Adding a kind means one file, one
 //! [`Kind`] variant and one line in [`build`].
 
-pub mod devto;
+mod devto;
 pub mod feed;
-pub mod github;
-pub mod guardian;
-pub mod hackernews;
-pub mod json;
-pub mod keys;
-pub mod newsapi;
-pub mod text;
+mod github;
+mod guardian;
+mod hackernews;
+mod json;
+mod keys;
+mod newsapi;
+mod text;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -65,11 +65,11 @@ pub struct Built {
 }
 
 impl Built {
-    fn enabled(source: impl Source + 'static) -> Result<Built, Vec<OptionProblem>> {
-        Ok(Built {
+    fn enabled(source: impl Source + 'static) -> Built {
+        Built {
             source: Arc::new(source),
             disabled: None,
-        })
+        }
     }
 }
 
@@ -79,10 +79,10 @@ impl Built {
 /// Every problem with the entry's keys, each naming its key.
 pub fn build(input: &SourceInput, context: &BuildContext) -> Result<Built, Vec<OptionProblem>> {
     match input.kind {
-        Kind::Feed => Built::enabled(feed::FeedSource::from_input(input)?),
-        Kind::Json => Built::enabled(json::JsonSource::from_input(input)?),
-        Kind::HackerNews => Built::enabled(hackernews::HackerNews::from_input(input)?),
-        Kind::DevTo => Built::enabled(devto::DevTo::from_input(input)?),
+        Kind::Feed => Ok(Built::enabled(feed::FeedSource::from_input(input)?)),
+        Kind::Json => Ok(Built::enabled(json::JsonSource::from_input(input)?)),
+        Kind::HackerNews => Ok(Built::enabled(hackernews::HackerNews::from_input(input)?)),
+        Kind::DevTo => Ok(Built::enabled(devto::DevTo::from_input(input)?)),
         Kind::NewsApi => newsapi::NewsApi::from_input(input, context),
         Kind::Guardian => guardian::Guardian::from_input(input, context),
         Kind::GitHub => github::GitHub::from_input(input, context),
@@ -91,13 +91,13 @@ pub fn build(input: &SourceInput, context: &BuildContext) -> Result<Built, Vec<O
 
 /// What every API kind is configured with besides its own keys.
 #[derive(Debug)]
-pub struct ApiOptions<T> {
+struct ApiOptions<T> {
     /// The kind's own keys.
-    pub own: T,
+    own: T,
     /// `base_url` (or the public API), ending in `/`.
-    pub base: Url,
+    base: Url,
     /// `api_key_env`, `api_key_file`, `api_key` (all unset for keyless kinds).
-    pub keys: keys::KeySettings,
+    keys: keys::KeySettings,
 }
 
 /// Splits an API kind's keys into the shared ones (`base_url`, and the key
@@ -107,7 +107,7 @@ pub struct ApiOptions<T> {
 ///
 /// # Errors
 /// Every problem found, each naming its key.
-pub fn api_options<T: DeserializeOwned>(
+fn api_options<T: DeserializeOwned>(
     input: &SourceInput,
     default_base: &str,
     keyed: bool,
@@ -203,6 +203,9 @@ pub fn api_url(base: &Url, path: &str, query: &[(&str, Option<String>)]) -> Url 
 }
 
 /// Parses JSON, naming what was expected when it is not JSON at all.
+///
+/// # Errors
+/// [`ParseError::Json`] for a body that is not JSON, [`ParseError::Shape`] for JSON of another shape.
 pub fn parse_json<T: DeserializeOwned>(payload: &Payload) -> Result<T, ParseError> {
     let text = text::decode_json(&payload.body, payload.content_type.as_deref());
     serde_json::from_str(&text).map_err(|e| {

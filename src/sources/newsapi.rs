@@ -41,7 +41,7 @@ struct NewsApiOptions {
 
 /// One NewsAPI query.
 #[derive(Debug)]
-pub struct NewsApi {
+pub(super) struct NewsApi {
     url: Url,
     key: Option<ApiKey>,
 }
@@ -71,7 +71,11 @@ struct Outlet {
 }
 
 impl NewsApi {
-    pub fn from_input(
+    /// Builds the source from its entry's keys.
+    ///
+    /// # Errors
+    /// Every problem with the keys, each naming its key.
+    pub(super) fn from_input(
         input: &SourceInput,
         context: &BuildContext,
     ) -> Result<Built, Vec<OptionProblem>> {

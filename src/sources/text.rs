@@ -13,14 +13,14 @@ use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
 
 /// Decodes an XML body and rewrites its prologue so the XML parser sees
 /// UTF-8 with no stale `encoding=` declaration.
-pub fn decode_xml(body: &[u8], content_type: Option<&str>) -> String {
+pub(super) fn decode_xml(body: &[u8], content_type: Option<&str>) -> String {
     let declared = xml_declared_encoding(body);
     let text = decode(body, content_type, declared.as_deref());
     strip_xml_declaration(&text).to_owned()
 }
 
 /// Decodes a JSON body (RFC 8259 says UTF-8, but servers send what they send).
-pub fn decode_json(body: &[u8], content_type: Option<&str>) -> String {
+pub(super) fn decode_json(body: &[u8], content_type: Option<&str>) -> String {
     decode(body, content_type, None).into_owned()
 }
 

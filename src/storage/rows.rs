@@ -24,21 +24,32 @@ pub type RoundId = i64;
 /// How many of a fetch's articles were new and how many were already stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stored {
+    /// Articles stored for the first time.
     pub new: usize,
+    /// Articles already stored (by canonical URL).
     pub seen: usize,
 }
 
 /// A finished round's totals, for the `rounds` row.
 #[derive(Debug, Clone)]
 pub struct RoundSummary {
+    /// The round's row id.
     pub round_id: i64,
+    /// When its last outcome was in.
     pub finished_at: DateTime<Utc>,
+    /// Sources that answered (304s included).
     pub ok: usize,
+    /// Sources that failed or timed out.
     pub failed: usize,
+    /// Sources not fetched this round.
     pub skipped: usize,
+    /// New articles.
     pub new: usize,
+    /// Articles already stored.
     pub seen: usize,
+    /// Wall time of the round.
     pub wall_ms: u64,
+    /// What perfect concurrency would have cost.
     pub ideal_ms: u64,
     /// Sources whose breaker state changed this round.
     pub breaker: Vec<(String, BreakerState)>,
@@ -47,31 +58,50 @@ pub struct RoundSummary {
 /// One stored article, as readers want it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredArticle {
+    /// Row id (grows with insertion order).
     pub id: i64,
+    /// The source that brought it first.
     pub source: String,
+    /// Plain-text title.
     pub title: String,
+    /// Canonical URL: the article's identity.
     pub url: String,
+    /// Publication time (ISO-8601 UTC), when the source gave one.
     pub published_at: Option<String>,
+    /// When herald stored it (ISO-8601 UTC).
     pub fetched_at: String,
+    /// Plain-text summary.
     pub summary: Option<String>,
+    /// Author, as the source names them.
     pub author: Option<String>,
+    /// The outlet behind an aggregator API.
     pub origin: Option<String>,
 }
 
 /// What the database knows about one source.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SourceRow {
+    /// When it last answered (200 or 304).
     pub last_success_at: Option<String>,
+    /// When it was last fetched.
     pub last_attempt_at: Option<String>,
+    /// How its last fetch ended.
     pub last_status: Option<String>,
+    /// Its last failure's reason.
     pub last_error: Option<String>,
+    /// Failures in a row (the circuit breaker's count).
     pub consecutive_failures: i64,
+    /// The breaker is open until then.
     pub paused_until: Option<String>,
+    /// When it answered 410 Gone.
     pub gone_at: Option<String>,
+    /// Where a permanent redirect sent it.
     pub moved_to: Option<String>,
+    /// The server asked not to be checked before then.
     pub next_check_at: Option<String>,
     /// Why the server asked for that wait (`Cache-Control max-age`, `ttl`).
     pub next_check_reason: Option<String>,
+    /// Articles it brought that are stored.
     pub articles: i64,
     /// `new` of its most recent fetch.
     pub last_new: Option<i64>,
@@ -80,23 +110,36 @@ pub struct SourceRow {
 /// One round, for `stats`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoundRow {
+    /// The round's row id.
     pub id: i64,
+    /// Why it ran: `once`, `start`, or the cron expression.
     pub trigger: String,
+    /// When it started (ISO-8601 UTC).
     pub started_at: String,
+    /// Sources it planned to fetch.
     pub sources: i64,
+    /// Sources that answered.
     pub ok: Option<i64>,
+    /// Sources that failed.
     pub failed: Option<i64>,
+    /// Sources skipped.
     pub skipped: Option<i64>,
+    /// New articles.
     pub new: Option<i64>,
+    /// Wall time.
     pub wall_ms: Option<i64>,
+    /// Ideal wall time.
     pub ideal_ms: Option<i64>,
 }
 
 /// Per-source figures over recent fetches, for `stats`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SourceStats {
+    /// The source's name.
     pub source: String,
+    /// Fetches counted (skips excluded).
     pub fetches: i64,
+    /// Mean fetch time.
     pub avg_elapsed_ms: f64,
     /// Share of fetches that failed or timed out (skips not counted).
     pub failure_rate: f64,

@@ -204,7 +204,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<MockBody> {
     let body = body
         .collect()
         .await
-        .map(|collected| collected.to_bytes())
+        .map(http_body_util::Collected::to_bytes)
         .unwrap_or_default();
     lock(&state.requests).push(RecordedRequest {
         path: path.clone(),
@@ -268,7 +268,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<MockBody> {
                         return None;
                     }
                     tokio::time::sleep(interval).await;
-                    Some((Ok(Frame::data(bytes.slice(at..at + 1))), at + 1))
+                    Some((Ok(Frame::data(bytes.slice(at..=at))), at + 1))
                 }
             });
             StreamBody::new(frames).boxed()

@@ -189,7 +189,7 @@ async fn measure(
         reset_peak_rss();
         let cpu_before = cpu_time();
         let report = app::once(&config).await?;
-        cpus.push((cpu_time() - cpu_before).as_secs_f64());
+        cpus.push(cpu_time().saturating_sub(cpu_before).as_secs_f64());
         peak_rss = peak_rss.max(peak_rss_mb());
         if report.totals.failed > 0 {
             let first = report
@@ -206,7 +206,7 @@ async fn measure(
         walls.push(report.wall_ms as f64 / 1000.0);
         articles = report.totals.new;
     }
-    let wall_s = median(&mut walls);
+    let median_wall = median(&mut walls);
     let latency_s = options.latency.as_secs_f64();
     let ideal_s = sources.div_ceil(workers) as f64 * latency_s;
     Ok(BenchRow {
@@ -214,12 +214,16 @@ async fn measure(
         sources,
         workers,
         latency_ms: options.latency.as_millis() as u64,
-        wall_s,
+        wall_s: median_wall,
         ideal_s,
-        wall_over_ideal: if ideal_s > 0.0 { wall_s / ideal_s } else { 0.0 },
+        wall_over_ideal: if ideal_s > 0.0 {
+            median_wall / ideal_s
+        } else {
+            0.0
+        },
         speedup: None,
         articles,
-        articles_per_s: articles as f64 / wall_s.max(f64::EPSILON),
+        articles_per_s: articles as f64 / median_wall.max(f64::EPSILON),
         cpu_s: median(&mut cpus),
         peak_rss_mb: peak_rss,
     })
@@ -252,7 +256,7 @@ fn median(values: &mut [f64]) -> f64 {
     match values.len() {
         0 => 0.0,
         n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+        n => f64::midpoint(values[n / 2 - 1], values[n / 2]),
     }
 }
 
@@ -267,7 +271,7 @@ fn cpu_time() -> Duration {
         .unwrap_or_default()
 }
 
-/// Linux: writing 5 to clear_refs resets the peak RSS (VmHWM).
+/// Linux: writing 5 to `clear_refs` resets the peak RSS (`VmHWM`).
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }

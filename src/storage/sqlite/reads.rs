@@ -30,7 +30,7 @@ fn article(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredArticle> {
 /// the given sources (all when empty), not older than `since` (ISO-8601).
 /// Articles sharing a title fingerprint appear once: the same headline
 /// syndicated under several URLs is one story.
-pub fn latest(
+pub(crate) fn latest(
     conn: &Connection,
     limit: usize,
     sources: &[String],
@@ -76,7 +76,7 @@ pub fn latest(
 /// Full-text search over titles and summaries, best match first (bm25,
 /// a title hit weighing ten times a summary hit), then newest. A query
 /// FTS5 cannot parse is a [`StorageError::BadQuery`], not a database fault.
-pub fn search(
+pub(crate) fn search(
     conn: &Connection,
     query: &str,
     limit: usize,
@@ -109,7 +109,7 @@ pub fn search(
 
 /// The validators and remembered move stored for `source`, to send what
 /// the daemon would send (`herald fetch --explain NAME`).
-pub fn validators_of(
+pub(crate) fn validators_of(
     conn: &Connection,
     source: &str,
 ) -> rusqlite::Result<(Option<Validators>, Option<String>)> {
@@ -131,7 +131,7 @@ pub fn validators_of(
 }
 
 /// The state of every source the database has seen, by name.
-pub fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, SourceRow>> {
+pub(crate) fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, SourceRow>> {
     let mut statement = conn.prepare(
         "SELECT s.name, s.last_success_at, s.last_attempt_at, s.last_status, s.last_error,
                 s.consecutive_failures, s.paused_until, s.gone_at, s.moved_to, s.next_check_at,
@@ -163,7 +163,7 @@ pub fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, SourceRow>
 }
 
 /// The most recent `limit` finished rounds, newest first.
-pub fn rounds(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RoundRow>> {
+pub(crate) fn rounds(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RoundRow>> {
     let mut statement = conn.prepare(
         "SELECT id, trigger, started_at, planned, ok, failed, skipped, new, wall_ms, ideal_ms
          FROM rounds WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT ?1",
@@ -186,7 +186,10 @@ pub fn rounds(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RoundRow>
 }
 
 /// Per-source latency and failure rate over the fetches of rounds ≥ `from_round`.
-pub fn source_stats(conn: &Connection, from_round: i64) -> rusqlite::Result<Vec<SourceStats>> {
+pub(crate) fn source_stats(
+    conn: &Connection,
+    from_round: i64,
+) -> rusqlite::Result<Vec<SourceStats>> {
     let mut statement = conn.prepare(
         "SELECT source, count(*), avg(elapsed_ms),
                 avg(CASE WHEN status IN ('failed', 'timeout') THEN 1.0 ELSE 0.0 END)
@@ -205,7 +208,7 @@ pub fn source_stats(conn: &Connection, from_round: i64) -> rusqlite::Result<Vec<
 }
 
 /// When the newest article was fetched, for feed `updated` stamps.
-pub fn newest_fetch(conn: &Connection) -> rusqlite::Result<Option<String>> {
+pub(crate) fn newest_fetch(conn: &Connection) -> rusqlite::Result<Option<String>> {
     conn.query_row("SELECT max(fetched_at) FROM articles", [], |row| row.get(0))
         .optional()
         .map(Option::flatten)

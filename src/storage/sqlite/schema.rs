@@ -108,15 +108,15 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The version a fully migrated database reports.
-pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(crate) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The schema version `conn` is at (0 for a new, empty database).
-pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
+pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |row| row.get(0))
 }
 
 /// Brings `conn` up to [`CURRENT_VERSION`]; refuses a database from a newer herald.
-pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let version = version(conn)?;
     if version > CURRENT_VERSION {
         return Err(rusqlite::Error::SqliteFailure(

@@ -10,11 +10,11 @@ use crate::model::outcome::{FetchOutcome, FetchStatus, SourceMemory};
 use crate::storage::rows::{RoundSummary, Stored};
 
 /// ISO-8601 UTC with second precision: sorts as text, reads as a date.
-pub fn timestamp(at: DateTime<Utc>) -> String {
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-pub fn begin_round(
+pub(crate) fn begin_round(
     conn: &Connection,
     trigger: &str,
     started_at: DateTime<Utc>,
@@ -27,7 +27,7 @@ pub fn begin_round(
     Ok(conn.last_insert_rowid())
 }
 
-pub fn finish_round(conn: &Connection, s: &RoundSummary) -> rusqlite::Result<()> {
+pub(crate) fn finish_round(conn: &Connection, s: &RoundSummary) -> rusqlite::Result<()> {
     let mut breaker = conn.prepare_cached(
         "INSERT INTO sources (name, consecutive_failures, paused_until, gone_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (name) DO UPDATE SET consecutive_failures = ?2, paused_until = ?3,
@@ -61,7 +61,7 @@ pub fn finish_round(conn: &Connection, s: &RoundSummary) -> rusqlite::Result<()>
 }
 
 /// The highest article id so far (0 when there are none).
-pub fn last_article_id(conn: &Connection) -> rusqlite::Result<i64> {
+pub(crate) fn last_article_id(conn: &Connection) -> rusqlite::Result<i64> {
     conn.prepare_cached("SELECT coalesce(max(id), 0) FROM articles")?
         .query_row([], |row| row.get(0))
 }
@@ -74,7 +74,7 @@ pub fn last_article_id(conn: &Connection) -> rusqlite::Result<i64> {
 /// measured at 6.8× the cost of the whole insert. Ids only grow (the writer
 /// is the only writer and never reuses ids below the maximum), so `id >
 /// after_id` is exactly this transaction's new rows.
-pub fn index_new_articles(conn: &Connection, after_id: i64) -> rusqlite::Result<usize> {
+pub(crate) fn index_new_articles(conn: &Connection, after_id: i64) -> rusqlite::Result<usize> {
     conn.prepare_cached(
         "INSERT INTO articles_fts (rowid, title, summary)
          SELECT id, title, summary FROM articles WHERE id > ?1",
@@ -84,7 +84,7 @@ pub fn index_new_articles(conn: &Connection, after_id: i64) -> rusqlite::Result<
 
 /// Inserts the articles (a canonical URL already stored counts as seen), the
 /// fetch row, and updates the source's state.
-pub fn record_fetch(
+pub(crate) fn record_fetch(
     conn: &Connection,
     round_id: i64,
     outcome: &FetchOutcome,
@@ -213,7 +213,7 @@ fn record_host(conn: &Connection, host: &str, outcome: &FetchOutcome) -> rusqlit
 }
 
 /// Hosts in backoff: `host:port` → (until, why).
-pub fn host_backoffs(
+pub(crate) fn host_backoffs(
     conn: &Connection,
 ) -> rusqlite::Result<HashMap<String, (DateTime<Utc>, String)>> {
     let mut statement = conn.prepare_cached("SELECT host, backoff_until, reason FROM hosts")?;
@@ -240,7 +240,7 @@ fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
 
 /// Every source's persisted state; requests since `since` (if given) are
 /// included for rate limits.
-pub fn source_memory(
+pub(crate) fn source_memory(
     conn: &Connection,
     since: Option<DateTime<Utc>>,
 ) -> rusqlite::Result<HashMap<String, SourceMemory>> {
