@@ -264,7 +264,16 @@ async fn once_draws_progress_on_a_terminal_and_never_in_a_pipe() {
     ));
     let piped = env.herald(&["once"]).await;
     let stderr = String::from_utf8_lossy(&piped.stderr);
-    assert!(!stderr.contains("sources"), "no bar in a pipe: {stderr}");
+    let stdout = String::from_utf8_lossy(&piped.stdout);
+    assert_eq!(piped.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("3 ok, 0 failed"),
+        "the round ran and reported: {stdout}"
+    );
+    assert!(
+        stderr.is_empty(),
+        "no bar (nor anything else) on stderr in a pipe: {stderr:?}"
+    );
 
     // `script` gives herald a pseudo-terminal, as an interactive shell would.
     let command = format!(

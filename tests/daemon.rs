@@ -133,8 +133,13 @@ async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// One number from the database; a query that fails fails the test (it
+/// must never read as 0 and let "nothing left open" pass by accident).
 fn count(env: &TestEnv, sql: &str) -> i64 {
-    env.db().query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+    env.db()
+        .query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or(0)
 }
 
 const EVERY_SECOND: &str = "schedule = \"* * * * * *\"";

@@ -34,13 +34,32 @@ async fn a_fresh_file_is_created_and_migrated() {
             .expect("schema query");
         assert_eq!(n, 1, "table {table}");
     }
-    // Opening again migrates nothing and keeps the data.
+    // Opening again migrates nothing and keeps the data: the same schema,
+    // byte for byte, and the first round's row still there.
+    let schema = |conn: &rusqlite::Connection| -> Vec<String> {
+        conn.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .expect("schema")
+    };
+    let before = schema(&conn);
+    let first_round: String = conn
+        .query_row("SELECT started_at FROM rounds WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .expect("round 1");
     let output = env.herald(&["once"]).await;
     assert_eq!(output.status.code(), Some(0));
-    let rounds: i64 = conn
-        .query_row("SELECT count(*) FROM rounds", [], |r| r.get(0))
+    assert_eq!(schema(&conn), before, "no migration ran again");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, herald::storage::CURRENT_VERSION);
+    let rounds: Vec<(i64, String)> = conn
+        .prepare("SELECT id, started_at FROM rounds ORDER BY id")
+        .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
         .expect("rounds");
-    assert_eq!(rounds, 2);
+    assert_eq!(rounds.len(), 2);
+    assert_eq!(rounds[0], (1, first_round), "the first round is kept");
     assert_integrity(&path);
 }
 

@@ -303,3 +303,93 @@ fn apply_group(
     }
     close
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::article::{Article, fingerprint};
+    use crate::model::outcome::FetchStatus;
+
+    fn outcome(source: &str, urls: &[&str]) -> FetchOutcome {
+        FetchOutcome {
+            http_status: Some(200),
+            articles: urls
+                .iter()
+                .map(|url| Article {
+                    title: format!("Story at {url}"),
+                    fingerprint: fingerprint(url),
+                    url: (*url).to_owned(),
+                    published_at: None,
+                    summary: Some("replayed summary".to_owned()),
+                    author: None,
+                    origin: None,
+                })
+                .collect(),
+            error: None,
+            ..FetchOutcome::without_response(
+                source,
+                FetchStatus::Ok,
+                Duration::from_millis(1),
+                String::new(),
+            )
+        }
+    }
+
+    fn fetch(
+        round_id: RoundId,
+        outcome: FetchOutcome,
+    ) -> (Command, oneshot::Receiver<Result<Stored, StorageError>>) {
+        let (reply, answer) = oneshot::channel();
+        (
+            Command::Fetch {
+                round_id,
+                outcome: Box::new(outcome),
+                reply,
+            },
+            answer,
+        )
+    }
+
+    #[test]
+    fn a_failing_batch_is_replayed_alone_and_the_rest_of_its_group_commits() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = open_connection(&dir.path().join("replay.db")).expect("open");
+        let round = writes::begin_round(&conn, "test", chrono::Utc::now(), 3).expect("round");
+        let (first, first_answer) = fetch(
+            round,
+            outcome("a", &["https://a.example/1", "https://a.example/2"]),
+        );
+        // No round 999: the fetch row's foreign key fails this batch, and with
+        // it the group's one transaction.
+        let (bad, bad_answer) = fetch(999, outcome("b", &["https://b.example/1"]));
+        let (last, last_answer) = fetch(round, outcome("c", &["https://c.example/1"]));
+        let mut group = vec![first, bad, last];
+        assert!(apply_group(&mut conn, &mut group).is_none(), "no close");
+        assert!(group.is_empty(), "every command answered");
+
+        let stored = |answer: oneshot::Receiver<Result<Stored, StorageError>>| {
+            answer.blocking_recv().expect("an answer")
+        };
+        assert_eq!(stored(first_answer).expect("first commits").new, 2);
+        assert_eq!(stored(last_answer).expect("last commits").new, 1);
+        let error = stored(bad_answer).expect_err("the bad batch fails");
+        assert!(
+            error.to_string().contains("FOREIGN KEY"),
+            "its own reason: {error}"
+        );
+        let count =
+            |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).expect("count") };
+        assert_eq!(count("SELECT count(*) FROM articles"), 3);
+        assert_eq!(
+            count("SELECT count(*) FROM articles WHERE source = 'b'"),
+            0,
+            "nothing of the failed batch"
+        );
+        assert_eq!(count("SELECT count(*) FROM fetches"), 2);
+        assert_eq!(
+            count("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'replayed'"),
+            3,
+            "the replayed commits are indexed too"
+        );
+    }
+}
