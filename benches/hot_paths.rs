@@ -14,7 +14,7 @@ use herald::model::http::Payload;
 use herald::model::outcome::{FetchOutcome, FetchStatus};
 use herald::model::source::{Kind, SourceInput};
 use herald::sources;
-use herald::storage::Storage;
+use herald::storage::{Role, Storage};
 
 /// The mock server's feed generator, shared with `herald bench` and the tests.
 #[allow(dead_code, reason = "only the feed generator is used here")]
@@ -145,7 +145,7 @@ fn storing(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let storage = runtime
-        .block_on(Storage::open(&dir.path().join("bench.db")))
+        .block_on(Storage::open(&dir.path().join("bench.db"), Role::Once))
         .expect("open database");
     let round = runtime
         .block_on(storage.begin_round("bench", 1))

@@ -20,7 +20,7 @@ use crate::model::http::Validators;
 use crate::model::schedule::Schedule;
 use crate::model::source::{Kind, SourceInput, SourceSpec};
 use crate::sources::{self, BuildContext};
-use crate::storage::{self, Reader, SourceRow, Storage};
+use crate::storage::{self, Reader, Role, SourceRow, Storage};
 
 /// The job runner `config` asks for: its HTTP client and retry policy.
 ///
@@ -84,7 +84,7 @@ pub async fn once_with_progress(
     config: &Config,
     progress: Option<Progress>,
 ) -> Result<RoundReport> {
-    let storage = Storage::open(&config.daemon.database).await?;
+    let storage = Storage::open(&config.daemon.database, Role::Once).await?;
     let pool = start_pool(config)?;
     let runner = runner_for(
         config,
@@ -94,7 +94,19 @@ pub async fn once_with_progress(
         HostLimits::new(config.http.per_host_concurrency),
     )
     .with_progress(progress);
+    // A write lock another process holds is waited out, but not forever:
+    // once the round's own deadline and a shutdown's grace have passed, what
+    // is still waiting is reported as not stored.
+    let give_up = {
+        let storage = storage.clone();
+        let patience = config.daemon.round_timeout + config.daemon.shutdown_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(patience).await;
+            storage.give_up_waiting();
+        })
+    };
     let report = runner.run(&config.enabled_sources(), &[], "once").await;
+    give_up.abort();
     drop(runner);
     pool.stop().await;
     storage.close().await?;

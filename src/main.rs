@@ -47,12 +47,14 @@ fn main() -> ExitCode {
     let (log, stderr_level) = cli.command.logging(config.as_ref());
     // Held until main returns, so the log file gets every line.
     let _log_guard = herald::telemetry::init(&log, &stderr_level);
+    let daemon = matches!(cli.command, cli::Command::Run);
     cli.command.run(config).unwrap_or_else(|e| {
-        let code = e.exit_code();
-        if code == herald::error::EXIT_RUNTIME {
+        if daemon {
+            // The daemon's log goes to stderr and to its file: one line, both places.
             tracing::error!("{e}");
+        } else {
+            eprintln!("error: {e}");
         }
-        eprintln!("error: {e}");
-        ExitCode::from(code)
+        ExitCode::from(e.exit_code())
     })
 }

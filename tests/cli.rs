@@ -302,3 +302,29 @@ async fn once_draws_progress_on_a_terminal_and_never_in_a_pipe() {
         "then the report: {screen}"
     );
 }
+
+#[tokio::test]
+async fn runaway_limits_are_refused_with_their_line_not_obeyed() {
+    let env = TestEnv::new(
+        "[daemon]\nworkers = 100000000000\nqueue_capacity = 3000000000000000000\nround_timeout = \"300years\"\n\n[http]\nper_host_concurrency = 9000000000000000000\nretries = 4000\n",
+    );
+    for command in ["check", "once"] {
+        let output = env.herald(&[command]).await;
+        assert_eq!(output.status.code(), Some(2), "{command} refuses");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let file = env.config.display().to_string();
+        for expected in [
+            format!("{file}:2: key `daemon.workers`: must be at most 4096 (got 100000000000)"),
+            format!("{file}:3: key `daemon.queue_capacity`: must be at most 1000000"),
+            format!("{file}:4: key `daemon.round_timeout`: must be at most 1day"),
+            format!("{file}:7: key `http.per_host_concurrency`: must be at most 1024"),
+            format!("{file}:8: key `http.retries`: must be at most 10 (got 4000)"),
+        ] {
+            assert!(
+                stderr.contains(&expected),
+                "{command}: missing {expected:?} in:\n{stderr}"
+            );
+        }
+    }
+    assert!(!env.db_path().exists(), "nothing ran");
+}

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use rusqlite::OptionalExtension as _;
 use tokio::net::UnixDatagram;
 use tokio::process::Child;
 
@@ -184,8 +185,11 @@ async fn sigterm_mid_round_keeps_what_was_fetched_and_exits_within_grace() {
     let server = MockServer::start().await.expect("mock server");
     serve_feed(&server, "/fast.xml", 6, Duration::ZERO);
     serve_feed(&server, "/slow.xml", 6, Duration::from_secs(60));
+    // A breaker that opens at the first failure: a cancelled fetch must not count.
     let env = TestEnv::new(&config(
-        &format!("{YEARLY}\nshutdown_grace = \"1s\"\nround_timeout = \"5m\""),
+        &format!(
+            "{YEARLY}\nshutdown_grace = \"1s\"\nround_timeout = \"5m\"\nmax_consecutive_failures = 1"
+        ),
         &[
             feed_source("fast", &server.url("/fast.xml")),
             feed_source("slow", &server.url("/slow.xml")),
@@ -232,6 +236,21 @@ async fn sigterm_mid_round_keeps_what_was_fetched_and_exits_within_grace() {
         ),
         0,
         "the round was closed"
+    );
+    let (failures, paused, last_status): (i64, Option<String>, Option<String>) = env
+        .db()
+        .query_row(
+            "SELECT consecutive_failures, paused_until, last_status FROM sources WHERE name = 'slow'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .expect("the sources query runs")
+        .unwrap_or((0, None, None));
+    assert_eq!(
+        (failures, paused, last_status),
+        (0, None, None),
+        "a fetch cut off by shutdown is neither a failure nor a success"
     );
     env.assert_integrity();
     let wal = env.dir.path().join("herald.db-wal");
@@ -283,6 +302,14 @@ async fn sigkill_mid_round_leaves_a_sound_database() {
     env.assert_integrity();
     let before = count(&env, "SELECT count(*) FROM articles");
     assert!(before < 600, "killed mid-round, not after it");
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM rounds WHERE finished_at IS NULL"
+        ),
+        1,
+        "the kill left its round open"
+    );
 
     let (code, report) = env.once_json().await;
     assert_eq!(code, 0, "{report}");
@@ -298,7 +325,77 @@ async fn sigkill_mid_round_leaves_a_sound_database() {
         Some(before),
         "what survived the kill is seen, not re-added"
     );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM rounds WHERE finished_at IS NULL"
+        ),
+        0,
+        "the next start closed it"
+    );
+    let (interrupted, rebuilt_new): (i64, i64) = env
+        .db()
+        .query_row(
+            "SELECT interrupted, new FROM rounds WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("round 1");
+    assert_eq!(interrupted, 1, "marked interrupted");
+    assert_eq!(
+        rebuilt_new, before,
+        "its totals rebuilt from what it committed"
+    );
     env.assert_integrity();
+}
+
+#[tokio::test]
+async fn a_second_writer_is_refused_and_sigusr1_is_the_way_to_fetch_now() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/a.xml", 2, Duration::ZERO);
+    let env = TestEnv::new(&config(
+        &format!("{YEARLY}\nrun_on_start = false"),
+        &[feed_source("a", &server.url("/a.xml"))],
+    ));
+    let mut daemon = Daemon::start(&env).await;
+    let pid = daemon.pid();
+    let db = env.db_path().display().to_string();
+
+    let once = env.herald(&["once"]).await;
+    assert_eq!(once.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&once.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&db)
+            && stderr.contains(&format!("herald run (PID {pid})"))
+            && stderr.contains("systemctl kill -s USR1 herald")
+            && stderr.contains(&format!("kill -USR1 {pid}")),
+        "{stderr}"
+    );
+    let run = env.herald(&["run"]).await;
+    assert_eq!(run.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains(&db) && stderr.contains("stop it first"),
+        "{stderr}"
+    );
+    assert_eq!(
+        server.hits("/a.xml"),
+        0,
+        "neither second writer fetched anything"
+    );
+    let read = env.herald(&["latest"]).await;
+    assert_eq!(read.status.code(), Some(0), "read commands take no lock");
+
+    daemon.signal(Signal::SIGUSR1);
+    daemon.wait_rounds(1).await;
+    assert_eq!(server.hits("/a.xml"), 1);
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM rounds WHERE trigger = 'now'"),
+        1
+    );
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,7 +17,7 @@ use herald::engine::round::{RoundRunner, RoundSettings};
 use herald::engine::shutdown::Shutdown;
 use herald::fetch::HostLimits;
 use herald::model::outcome::{FetchStatus, SkipReason, SourceMemory};
-use herald::storage::Storage;
+use herald::storage::{Role, Storage};
 use tokio::sync::mpsc;
 
 /// Upper bound for anything a test waits on.
@@ -119,7 +120,7 @@ async fn a_round_reports_in_config_order_skips_busy_sources_and_stores_everythin
         ],
     ));
     let config = load(&env);
-    let storage = Storage::open(&config.daemon.database)
+    let storage = Storage::open(&config.daemon.database, Role::Once)
         .await
         .expect("database");
     let pool = app::start_pool(&config).expect("pool");
@@ -172,7 +173,7 @@ async fn a_round_answers_jobs_that_never_reached_a_worker_by_its_deadline() {
         )
     ));
     let config = load(&env);
-    let storage = Storage::open(&config.daemon.database)
+    let storage = Storage::open(&config.daemon.database, Role::Once)
         .await
         .expect("database");
     let pool = app::start_pool(&config).expect("pool");
@@ -283,4 +284,89 @@ async fn a_second_shutdown_during_the_drain_forces_the_exit() {
         .expect("no panic")
         .expect("ran");
     assert_eq!(exit, Exit::Forced);
+}
+
+/// A kind whose code panics outside its parser (where `contain_panic` does
+/// not reach): the hook for "a panic anywhere in a job". A job asks for the
+/// credential after a permanent redirect (a move carrying a key is never
+/// remembered), so serving the source behind a 301 sets it off.
+#[derive(Debug)]
+struct PanicsAfterFetching {
+    url: url::Url,
+}
+
+impl herald::model::source::Source for PanicsAfterFetching {
+    fn request(&self) -> herald::model::http::FetchRequest {
+        herald::model::http::FetchRequest::get(self.url.clone(), "application/rss+xml")
+    }
+
+    fn parse(
+        &self,
+        _payload: &herald::model::http::Payload,
+    ) -> Result<herald::model::source::Parsed, herald::model::source::ParseError> {
+        Ok(herald::model::source::Parsed::default())
+    }
+
+    fn credential(&self) -> Option<&herald::model::secret::ApiKey> {
+        panic!("a bug in a source kind")
+    }
+}
+
+#[tokio::test]
+async fn a_panic_inside_a_job_is_answered_and_the_round_ends() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/fine.xml", 2, Duration::ZERO);
+    server.route(
+        "/boom.xml",
+        MockResponse::status(301).header("location", "/moved.xml"),
+    );
+    serve_feed(&server, "/moved.xml", 2, Duration::ZERO);
+    let env = TestEnv::new(&config(
+        "",
+        &[feed_source("fine", &server.url("/fine.xml"))],
+    ));
+    let config = load(&env);
+    let fine = config.enabled_sources().remove(0);
+    let url = url::Url::parse(&server.url("/boom.xml")).expect("url");
+    let boom = Arc::new(herald::model::source::SourceSpec {
+        name: "boom".to_owned(),
+        kind: herald::model::source::Kind::Feed,
+        enabled: true,
+        schedule: fine.schedule.clone(),
+        own_schedule: false,
+        limit: None,
+        rate_limit: None,
+        respect_server_hints: true,
+        input: fine.input.clone(),
+        source: Arc::new(PanicsAfterFetching { url }),
+    });
+    let storage = Storage::open(&config.daemon.database, Role::Once)
+        .await
+        .expect("database");
+    let pool = app::start_pool(&config).expect("pool");
+    let runner = app::runner_for(
+        &config,
+        &pool,
+        &storage,
+        &Shutdown::new(),
+        HostLimits::new(4),
+    );
+    let report = tokio::time::timeout(PATIENCE, runner.run(&[boom, fine], &[], "test"))
+        .await
+        .expect("the round ends")
+        .expect("recorded");
+    let boom = &report.sources[0];
+    assert_eq!(boom.status, FetchStatus::Failed);
+    assert_eq!(
+        boom.error.as_deref(),
+        Some("internal error: a bug in a source kind")
+    );
+    assert_eq!(
+        report.sources[1].status,
+        FetchStatus::Ok,
+        "the others are fine"
+    );
+    drop(runner);
+    pool.stop().await;
+    storage.close().await.expect("close");
 }

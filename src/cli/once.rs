@@ -116,7 +116,7 @@ fn round_table(report: &RoundReport) -> String {
                 s.attempts.to_string(),
                 s.new.to_string(),
                 s.seen.to_string(),
-                s.error.clone().unwrap_or_default(),
+                s.note().unwrap_or_default(),
             ]);
             row
         })

@@ -47,6 +47,7 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
                         r.new.unwrap_or(0).to_string(),
                         seconds(r.wall_ms),
                         seconds(r.ideal_ms),
+                        if r.interrupted { "interrupted" } else { "" }.to_owned(),
                     ]
                 })
                 .collect();
@@ -63,7 +64,7 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
                 .collect();
             let mut out = table(
                 &[
-                    "ROUND", "WHEN", "OK", "FAILED", "SKIPPED", "NEW", "WALL S", "IDEAL S",
+                    "ROUND", "WHEN", "OK", "FAILED", "SKIPPED", "NEW", "WALL S", "IDEAL S", "NOTE",
                 ],
                 &round_rows,
             );

@@ -16,6 +16,36 @@ use crate::model::source::{Kind, SourceInput, SourceSpec};
 use crate::sources::{self, BuildContext};
 use crate::telemetry::LogConfig;
 
+/// The largest values `check` accepts. Each bounds something that would
+/// otherwise exhaust the machine or overflow a timer: thousands of workers
+/// are thousands of sockets (the file-descriptor limit and the remote
+/// servers give out long before herald does), and a duration of a century
+/// overflows the clock arithmetic. Documented in the README.
+pub(super) mod max {
+    use std::time::Duration;
+
+    /// `daemon.workers`.
+    pub(crate) const WORKERS: usize = 4096;
+    /// `daemon.queue_capacity`.
+    pub(crate) const QUEUE_CAPACITY: usize = 1_000_000;
+    /// `daemon.max_consecutive_failures`.
+    pub(crate) const CONSECUTIVE_FAILURES: u32 = 10_000;
+    /// `daemon.round_timeout`.
+    pub(crate) const ROUND_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+    /// `daemon.shutdown_grace`.
+    pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3600);
+    /// `http.per_host_concurrency`.
+    pub(crate) const PER_HOST: usize = 1024;
+    /// `http.retries`.
+    pub(crate) const RETRIES: u32 = 10;
+    /// `http.timeout` and `http.backoff_max`.
+    pub(crate) const REQUEST_TIME: Duration = Duration::from_secs(3600);
+    /// `http.connect_timeout`.
+    pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(600);
+    /// `http.max_body_bytes`: 1 GiB.
+    pub(crate) const BODY_BYTES: u64 = 1 << 30;
+}
+
 /// Collects problems and warnings while the sections are checked.
 struct Findings<'a> {
     path: &'a Path,
@@ -35,6 +65,37 @@ impl Findings<'_> {
             key: key.to_owned(),
             message: message.into(),
         });
+    }
+
+    /// `key` must be between `min` and `max`.
+    fn range<T: PartialOrd + std::fmt::Display + Copy>(
+        &mut self,
+        key: &str,
+        value: T,
+        min: T,
+        max: T,
+    ) {
+        if value < min {
+            self.global(key, format!("must be at least {min}"));
+        } else if value > max {
+            self.global(key, format!("must be at most {max} (got {value})"));
+        }
+    }
+
+    /// `key` must be longer than zero and at most `max`.
+    fn duration(&mut self, key: &str, value: std::time::Duration, max: std::time::Duration) {
+        if value.is_zero() {
+            self.global(key, "must be longer than 0s");
+        } else if value > max {
+            self.global(
+                key,
+                format!(
+                    "must be at most {} (got {})",
+                    humantime::format_duration(max),
+                    humantime::format_duration(value)
+                ),
+            );
+        }
     }
 
     /// A problem with `key` of the `index`th source, labelled `label`.
@@ -113,14 +174,33 @@ pub(super) fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config
 
 /// `[daemon]`; returns the global schedule when it is valid.
 fn daemon(found: &mut Findings<'_>, daemon: &DaemonConfig) -> Option<Schedule> {
-    if daemon.workers == 0 {
-        found.global("daemon.workers", "must be at least 1");
-    }
-    if daemon.queue_capacity == 0 {
-        found.global("daemon.queue_capacity", "must be at least 1");
-    }
-    if daemon.round_timeout.is_zero() {
-        found.global("daemon.round_timeout", "must be longer than 0s");
+    found.range("daemon.workers", daemon.workers, 1, max::WORKERS);
+    found.range(
+        "daemon.queue_capacity",
+        daemon.queue_capacity,
+        1,
+        max::QUEUE_CAPACITY,
+    );
+    found.range(
+        "daemon.max_consecutive_failures",
+        daemon.max_consecutive_failures,
+        1,
+        max::CONSECUTIVE_FAILURES,
+    );
+    found.duration(
+        "daemon.round_timeout",
+        daemon.round_timeout,
+        max::ROUND_TIMEOUT,
+    );
+    if daemon.shutdown_grace > max::SHUTDOWN_GRACE {
+        found.global(
+            "daemon.shutdown_grace",
+            format!(
+                "must be at most {} (got {})",
+                humantime::format_duration(max::SHUTDOWN_GRACE),
+                humantime::format_duration(daemon.shutdown_grace)
+            ),
+        );
     }
     Schedule::parse(&daemon.schedule)
         .map_err(|e| found.global("daemon.schedule", e))
@@ -129,21 +209,29 @@ fn daemon(found: &mut Findings<'_>, daemon: &DaemonConfig) -> Option<Schedule> {
 
 /// `[http]`.
 fn http(found: &mut Findings<'_>, http: &ClientSettings) {
-    if http.timeout.is_zero() {
-        found.global("http.timeout", "must be longer than 0s");
-    }
-    if http.connect_timeout.is_zero() {
-        found.global("http.connect_timeout", "must be longer than 0s");
-    }
-    if http.per_host_concurrency == 0 {
-        found.global("http.per_host_concurrency", "must be at least 1");
-    }
+    found.duration("http.timeout", http.timeout, max::REQUEST_TIME);
+    found.duration(
+        "http.connect_timeout",
+        http.connect_timeout,
+        max::CONNECT_TIMEOUT,
+    );
+    found.range(
+        "http.per_host_concurrency",
+        http.per_host_concurrency,
+        1,
+        max::PER_HOST,
+    );
+    found.range("http.retries", http.retries, 0, max::RETRIES);
+    found.duration("http.backoff_max", http.backoff_max, max::REQUEST_TIME);
     if http.backoff_initial > http.backoff_max {
         found.global("http.backoff_initial", "must not exceed http.backoff_max");
     }
-    if http.max_body_bytes == 0 {
-        found.global("http.max_body_bytes", "must be at least 1");
-    }
+    found.range(
+        "http.max_body_bytes",
+        http.max_body_bytes,
+        1,
+        max::BODY_BYTES,
+    );
     if http.user_agent.trim().is_empty() || !http.user_agent.is_ascii() {
         found.global("http.user_agent", "must be a non-empty ASCII string");
     }

@@ -475,6 +475,7 @@ mod tests {
                         .then(|| SkipReason::StillRunning.to_string()),
                     skip: (*status == FetchStatus::Skipped).then_some(SkipReason::StillRunning),
                     body_bytes: *body_bytes,
+                    stored_late_ms: None,
                 })
                 .collect(),
             totals: Totals {

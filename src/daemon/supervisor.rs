@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::fetch::HostLimits;
 use crate::fetch::webhook::WebhookClient;
 use crate::model::source::SourceSpec;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Role, Storage, StorageError};
 
 /// What the operator (or a test) asks the running daemon to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,9 @@ pub enum Control {
     Shutdown,
     /// Re-read the config file.
     Reload,
+    /// Fetch every enabled source now (sources still busy are skipped):
+    /// what `herald once` would do, without a second writer.
+    RunNow,
 }
 
 /// How the daemon ended.
@@ -91,7 +94,7 @@ struct Supervisor {
 /// The database, the scheduler, the HTTP client or the metrics listener
 /// could not start, or the database writer stopped while running.
 pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Result<Exit> {
-    let storage = Storage::open(&config.daemon.database).await?;
+    let storage = Storage::open(&config.daemon.database, Role::Daemon).await?;
     let (ticks_tx, mut ticks) = mpsc::channel(TICK_BACKLOG);
     let scheduler = Scheduler::start(&config.schedules(), ticks_tx).await?;
     let shutdown = Shutdown::new();
@@ -162,6 +165,11 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
                 Some(Control::Shutdown) | None => break,
                 Some(Control::Reload) => {
                     sup.reload().await;
+                }
+                Some(Control::RunNow) => {
+                    info!("running every source now, as asked (SIGUSR1)");
+                    let all = sup.config.enabled_sources();
+                    sup.start_round(all, "now".to_owned());
                 }
             },
             Some(tick) = ticks.recv() => sup.tick(&tick),
@@ -433,6 +441,8 @@ impl Supervisor {
                 () = &mut grace_over, if !aborted => {
                     warn!(sources = ?self.busy, "grace period over: cancelling fetches still in flight");
                     self.shutdown.abort();
+                    // A database locked elsewhere is no longer waited out.
+                    self.storage.give_up_waiting();
                     aborted = true;
                 }
                 Some(control) = controls.recv() => {

@@ -245,26 +245,19 @@ impl FetchJob {
     }
 
     /// Runs `work` unless the job is already late or shutting down, cutting
-    /// it off at the round deadline or when shutdown aborts. The error is the
-    /// status and reason to record.
-    async fn guarded<T>(
-        &self,
-        work: impl std::future::Future<Output = T>,
-    ) -> Result<T, (FetchStatus, String)> {
+    /// it off at the round deadline or when shutdown aborts.
+    async fn guarded<T>(&self, work: impl std::future::Future<Output = T>) -> Result<T, Cut> {
         if Instant::now() >= self.deadline {
-            return Err((
-                FetchStatus::Timeout,
-                "round deadline reached before the fetch started".to_owned(),
-            ));
+            return Err(Cut::LateToStart);
         }
         if self.shutdown.is_begun() {
-            return Err((FetchStatus::Skipped, SkipReason::ShuttingDown.to_string()));
+            return Err(Cut::ShuttingDown);
         }
         tokio::select! {
             result = tokio::time::timeout_at(self.deadline, work) => {
-                result.map_err(|_| (FetchStatus::Timeout, "round deadline reached while fetching".to_owned()))
+                result.map_err(|_| Cut::Deadline)
             }
-            () = self.shutdown.aborted() => Err((FetchStatus::Timeout, "cancelled: the shutdown grace period ended".to_owned())),
+            () = self.shutdown.aborted() => Err(Cut::Cancelled),
         }
     }
 
@@ -287,12 +280,18 @@ impl FetchJob {
             .await;
         let elapsed = started.elapsed();
         let mut outcome = match result {
-            Err((FetchStatus::Skipped, _)) => {
-                FetchOutcome::skipped(&spec.name, SkipReason::ShuttingDown)
-            }
-            Err((status, reason)) => {
-                FetchOutcome::without_response(&spec.name, status, elapsed, reason)
-            }
+            Err(Cut::ShuttingDown) => FetchOutcome::skipped(&spec.name, SkipReason::ShuttingDown),
+            Err(cut) => FetchOutcome {
+                // Shutdown's doing, not the source's: neither success nor
+                // failure for the breaker and alerts.
+                cancelled: cut == Cut::Cancelled,
+                ..FetchOutcome::without_response(
+                    &spec.name,
+                    FetchStatus::Timeout,
+                    elapsed,
+                    cut.to_string(),
+                )
+            },
             Ok((result, attempts)) => {
                 let mut outcome = outcome_of(spec, result, elapsed);
                 outcome.attempts = attempts.max(1);
@@ -338,7 +337,7 @@ impl FetchJob {
             })
             .await;
         let result = match result {
-            Err((_, reason)) => Err(reason),
+            Err(cut) => Err(cut.to_string()),
             Ok(Err(failure)) => Err(failure.describe(spec)),
             Ok(Ok(article)) => Ok(article),
         };
@@ -348,6 +347,19 @@ impl FetchJob {
             result,
         }
     }
+}
+
+/// Why a job was cut off, or never ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Cut {
+    #[error("round deadline reached before the fetch started")]
+    LateToStart,
+    #[error("shutdown began before the fetch started")]
+    ShuttingDown,
+    #[error("round deadline reached while fetching")]
+    Deadline,
+    #[error("cancelled: the shutdown grace period ended")]
+    Cancelled,
 }
 
 /// The outcome record of a fetch that ran to an answer (good or bad).
@@ -408,6 +420,7 @@ fn outcome_of(
                 host: None,
                 body_bytes: fetched.body_bytes,
                 skip: None,
+                cancelled: false,
             }
         }
     }
@@ -494,14 +507,17 @@ pub fn contain_panic<T, F>(f: F) -> Result<T, ParseError>
 where
     F: FnOnce() -> Result<T, ParseError>,
 {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
-        Err(ParseError::Panicked(message))
-    })
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(ParseError::Panicked(panic_message(panic.as_ref()))))
+}
+
+/// What a panic said, as text.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 #[cfg(test)]

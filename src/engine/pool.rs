@@ -14,14 +14,17 @@
 //! pool serves any number of concurrent rounds (the daemon runs several
 //! schedules at once).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use futures::FutureExt as _;
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
-use tracing::Instrument;
+use tracing::{Instrument, error};
 
-use super::job::{FetchJob, Fetcher};
+use super::job::{FetchJob, Fetcher, panic_message};
+use crate::model::outcome::FetchStatus;
 
 /// A running pool. Dropping every queue sender lets the workers finish.
 #[derive(Debug)]
@@ -85,7 +88,19 @@ async fn worker(
         let Some(job) = next else { break };
         let busy = InFlight::enter(&in_flight);
         let span = tracing::debug_span!("fetch", round_id = job.round_id, source = %job.source.name, worker = id);
-        let reply = job.run(&fetcher).instrument(span).await;
+        // A panic anywhere in a job (a dependency, a bug of ours) is answered
+        // like any failure: every job gets exactly one reply, whatever happens.
+        let reply = match AssertUnwindSafe(job.run(&fetcher).instrument(span))
+            .catch_unwind()
+            .await
+        {
+            Ok(reply) => reply,
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                error!(round_id = job.round_id, source = %job.source.name, panic = %message, "a fetch job panicked");
+                job.unanswered(FetchStatus::Failed, &format!("internal error: {message}"))
+            }
+        };
         // A worker never blocks here (the channel is unbounded) and never
         // enqueues: follow-ups are queued by the round, so a full queue can
         // never leave every worker waiting on itself.

@@ -50,9 +50,27 @@ pub struct SourceReport {
     pub error: Option<String>,
     /// Body size received (decompressed); 0 for a 304.
     pub body_bytes: u64,
+    /// Stored late: the commit waited this long for a write lock another
+    /// process held (nothing was lost). Absent when it did not wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored_late_ms: Option<u64>,
     /// Why it was skipped (the text is in `error`).
     #[serde(skip)]
     pub skip: Option<SkipReason>,
+}
+
+impl SourceReport {
+    /// The note for a person: the error, else that it was stored late.
+    pub fn note(&self) -> Option<String> {
+        self.error.clone().or_else(|| {
+            self.stored_late_ms.map(|ms| {
+                format!(
+                    "stored late: waited {:.1} s for the database lock",
+                    ms as f64 / 1000.0
+                )
+            })
+        })
+    }
 }
 
 /// Round totals: `ok` counts 304s too, `failed` counts timeouts too.
@@ -78,8 +96,13 @@ impl RoundReport {
 
     /// The line a person tailing the log wants: `round 42: 37/40 ok, ...`.
     pub fn summary_line(&self) -> String {
+        let late = self
+            .sources
+            .iter()
+            .filter(|s| s.stored_late_ms.is_some())
+            .count();
         format!(
-            "round {}: {}/{} ok, {} failed, {} new, {:.2} s (ideal {:.2} s)",
+            "round {}: {}/{} ok, {} failed, {} new, {:.2} s (ideal {:.2} s){}",
             self.round_id,
             self.totals.ok,
             self.sources.len(),
@@ -87,6 +110,11 @@ impl RoundReport {
             self.totals.new,
             self.wall_ms as f64 / 1000.0,
             self.ideal_ms as f64 / 1000.0,
+            if late > 0 {
+                format!("; {late} stored late (database locked)")
+            } else {
+                String::new()
+            },
         )
     }
 }

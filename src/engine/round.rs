@@ -10,7 +10,7 @@
 //! queued before the deadline is answered by the enqueuer. So the round simply
 //! waits for all outcomes, and nothing already fetched is ever thrown away.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +41,14 @@ pub struct RoundSettings {
     /// The circuit breaker's threshold.
     pub max_consecutive_failures: u32,
 }
+
+/// How long after its deadline a round waits for answers that should
+/// already be in (see the net in `run_inner`).
+const ANSWER_GRACE: Duration = Duration::from_secs(30);
+
+/// A commit handed to the writer, awaited once every source has answered.
+type PendingCommit =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Stored, StorageError>> + Send>>;
 
 /// Where a finished source is announced (`once`'s progress bar).
 pub type Progress = mpsc::UnboundedSender<(String, FetchStatus)>;
@@ -90,14 +98,7 @@ impl RoundRunner {
 
     /// Logs a failure, queues the outcome for storage, and returns its report
     /// line with the future that fills in `new` and `seen`.
-    fn commit(
-        &self,
-        round_id: i64,
-        outcome: FetchOutcome,
-    ) -> (
-        SourceReport,
-        impl std::future::Future<Output = Result<Stored, StorageError>> + use<>,
-    ) {
+    fn commit(&self, round_id: i64, outcome: FetchOutcome) -> (SourceReport, PendingCommit) {
         if let Some(error) = outcome
             .error
             .as_deref()
@@ -117,8 +118,34 @@ impl RoundRunner {
             error: outcome.error.clone(),
             body_bytes: outcome.body_bytes,
             skip: outcome.skip.clone(),
+            stored_late_ms: None,
         };
-        (line, self.storage.commit_fetch(round_id, outcome))
+        (line, Box::pin(self.storage.commit_fetch(round_id, outcome)))
+    }
+
+    /// A source is done: announce it, note its verdict, queue its commit.
+    fn settle(
+        &self,
+        round_id: i64,
+        outcome: FetchOutcome,
+        pending: &mut Vec<(SourceReport, PendingCommit)>,
+        verdicts: &mut Vec<(String, Verdict)>,
+    ) {
+        if let Some(progress) = &self.progress {
+            let _ = progress.send((outcome.source.clone(), outcome.status));
+        }
+        // A fetch cut off by shutdown says nothing about the source.
+        if !outcome.cancelled {
+            verdicts.push((
+                outcome.source.clone(),
+                Verdict {
+                    status: outcome.status,
+                    http_status: outcome.http_status,
+                    network_failure: outcome.network_failure,
+                },
+            ));
+        }
+        pending.push(self.commit(round_id, outcome));
     }
 
     /// The breaker states this round changes, with a warning for each source
@@ -257,12 +284,39 @@ impl RoundRunner {
         // this task keeps a sender to hand to follow-up enqueuers).
         let by_name: HashMap<&str, &Arc<SourceSpec>> =
             sources.iter().map(|s| (s.name.as_str(), s)).collect();
-        let mut open = sources.len() + busy.len();
+        let mut unanswered: HashSet<String> = sources
+            .iter()
+            .map(|s| s.name.clone())
+            .chain(busy.iter().cloned())
+            .collect();
         let mut gathering: HashMap<String, Gathering> = HashMap::new();
-        let mut pending = Vec::with_capacity(open);
-        let mut verdicts = Vec::with_capacity(open);
-        while open > 0 {
-            let Some(message) = replies.recv().await else {
+        let mut pending = Vec::with_capacity(unanswered.len());
+        let mut verdicts = Vec::with_capacity(unanswered.len());
+        // Workers bound every job by the deadline, so every answer is in soon
+        // after it. This timer is the net under that promise: should a job
+        // ever be lost (a panic outside a worker), the round still ends, and
+        // says which sources went unanswered, instead of waiting forever.
+        let net = tokio::time::sleep_until(deadline + ANSWER_GRACE);
+        tokio::pin!(net);
+        while !unanswered.is_empty() {
+            let message = tokio::select! {
+                message = replies.recv() => message,
+                () = &mut net => None,
+            };
+            let Some(message) = message else {
+                for name in std::mem::take(&mut unanswered) {
+                    let outcome = match gathering.remove(&name) {
+                        Some(partial) => partial.finish(),
+                        None => FetchOutcome::without_response(
+                            &name,
+                            FetchStatus::Failed,
+                            Duration::ZERO,
+                            "internal error: no answer by the round deadline".to_owned(),
+                        ),
+                    };
+                    warn!(round_id, source = %name, "no answer by the round deadline");
+                    self.settle(round_id, outcome, &mut pending, &mut verdicts);
+                }
                 break;
             };
             let finished = match message {
@@ -300,19 +354,8 @@ impl RoundRunner {
                 }
             };
             if let Some(outcome) = finished {
-                open -= 1;
-                if let Some(progress) = &self.progress {
-                    let _ = progress.send((outcome.source.clone(), outcome.status));
-                }
-                verdicts.push((
-                    outcome.source.clone(),
-                    Verdict {
-                        status: outcome.status,
-                        http_status: outcome.http_status,
-                        network_failure: outcome.network_failure,
-                    },
-                ));
-                pending.push(self.commit(round_id, outcome));
+                unanswered.remove(&outcome.source);
+                self.settle(round_id, outcome, &mut pending, &mut verdicts);
             }
         }
         drop(plan);
@@ -323,6 +366,7 @@ impl RoundRunner {
                 Ok(stored) => {
                     line.new = stored.new;
                     line.seen = stored.seen;
+                    line.stored_late_ms = stored.lock_wait.map(|w| w.as_millis() as u64);
                 }
                 Err(StorageError::WriterGone) => return Err(StorageError::WriterGone),
                 Err(e) => {
@@ -523,7 +567,9 @@ impl Gathering {
         let mut outcome = self.outcome;
         let total = self.items.len();
         let mut first_error = None;
-        for item in self.items.into_iter().flatten() {
+        for item in self.items {
+            // An item never answered (the round's net closed it) failed too.
+            let item = item.unwrap_or_else(|| Err("no answer by the round deadline".to_owned()));
             match item {
                 Ok(Some(article)) => outcome.articles.push(article),
                 Ok(None) => {}

@@ -93,6 +93,9 @@ pub struct FetchOutcome {
     pub body_bytes: u64,
     /// Why it was skipped, when it was.
     pub skip: Option<SkipReason>,
+    /// Cut off by a shutdown: neither success nor failure (the breaker,
+    /// alerts and the source's last status ignore it).
+    pub cancelled: bool,
 }
 
 /// What earlier fetches taught us about a source, kept in the database.
@@ -143,6 +146,7 @@ impl FetchOutcome {
             host: None,
             body_bytes: 0,
             skip: None,
+            cancelled: false,
         }
     }
 

@@ -64,6 +64,89 @@ pub enum StorageError {
         /// Why FTS5 refused it.
         reason: String,
     },
+    /// Another herald already writes this database (one writer per
+    /// database); the message says what to do instead.
+    #[error("{}", in_use_message(path, *.pid, *.holder, *.wanted))]
+    InUse {
+        /// The database.
+        path: PathBuf,
+        /// The holder's PID, as its lock file says.
+        pid: Option<u32>,
+        /// What the holder runs, as its lock file says.
+        holder: Option<Role>,
+        /// What this process wanted to run.
+        wanted: Role,
+    },
+    /// The lock file next to the database cannot be created or written.
+    #[error("{}: cannot use the lock file: {source}", .path.display())]
+    LockFile {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another process held the database's write lock for longer than herald
+    /// was willing to wait (shutdown, or the end of a `once` round); what
+    /// was fetched in the meantime was not stored.
+    #[error("{}: database locked by another process for {}", .path.display(), humantime::format_duration(*.waited))]
+    Locked {
+        /// The database.
+        path: PathBuf,
+        /// How long herald waited.
+        waited: std::time::Duration,
+    },
+}
+
+/// Who writes a database: the daemon, or a one-shot round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `herald run`.
+    Daemon,
+    /// `herald once`.
+    Once,
+}
+
+impl Role {
+    /// The command, as the lock file records it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Daemon => "run",
+            Role::Once => "once",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Role> {
+        match word {
+            "run" => Some(Role::Daemon),
+            "once" => Some(Role::Once),
+            _ => None,
+        }
+    }
+}
+
+/// One line saying who holds the database and what to do instead.
+fn in_use_message(path: &Path, pid: Option<u32>, holder: Option<Role>, wanted: Role) -> String {
+    let who = match (holder, pid) {
+        (Some(holder), Some(pid)) => format!("herald {} (PID {pid})", holder.as_str()),
+        (None, Some(pid)) => format!("another herald (PID {pid})"),
+        (_, None) => "another herald".to_owned(),
+    };
+    let kill = pid.map_or_else(String::new, |pid| format!(" or `kill -USR1 {pid}`"));
+    let what_to_do = match (holder, wanted) {
+        (Some(Role::Daemon), Role::Once) => format!(
+            "to fetch every source now, ask the daemon: `systemctl kill -s USR1 herald`{kill}"
+        ),
+        (Some(Role::Daemon), Role::Daemon) => {
+            "stop it first (`systemctl stop herald`), or give this one another daemon.database"
+                .to_owned()
+        }
+        (Some(Role::Once), _) => "wait for that round to finish, then try again".to_owned(),
+        (None, _) => "stop it first, or give this one another daemon.database".to_owned(),
+    };
+    format!(
+        "{} is already being written by {who}: one writer per database; {what_to_do}",
+        path.display()
+    )
 }
 
 /// A cheap, cloneable handle on the database for async code: every write
@@ -75,15 +158,24 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Opens (creating and migrating if needed) the database and starts its writer.
+    /// Takes the database's one-writer lock as `role`, opens (creating and
+    /// migrating if needed) the database and starts its writer.
     ///
     /// # Errors
-    /// The file cannot be opened, created or migrated.
-    pub async fn open(path: &Path) -> Result<Storage, StorageError> {
+    /// [`StorageError::InUse`] when another herald writes it; the file
+    /// cannot be opened, created or migrated.
+    pub async fn open(path: &Path, role: Role) -> Result<Storage, StorageError> {
         Ok(Storage {
-            writer: sqlite::writer::Writer::open(path).await?,
+            writer: sqlite::writer::Writer::open(path, role).await?,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Stops waiting for a write lock another process holds: writes still
+    /// waiting are answered [`StorageError::Locked`] (and reported as not
+    /// stored). Called when a shutdown's grace period or a `once` round ends.
+    pub fn give_up_waiting(&self) {
+        self.writer.give_up_waiting();
     }
 
     /// The database file.

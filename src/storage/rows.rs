@@ -28,6 +28,9 @@ pub struct Stored {
     pub new: usize,
     /// Articles already stored (by canonical URL).
     pub seen: usize,
+    /// How long the commit waited for a write lock another process held,
+    /// when it had to wait past SQLite's own `busy_timeout`: stored late.
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 /// A finished round's totals, for the `rounds` row.
@@ -130,6 +133,8 @@ pub struct RoundRow {
     pub wall_ms: Option<i64>,
     /// Ideal wall time.
     pub ideal_ms: Option<i64>,
+    /// A crash cut it off; its totals were rebuilt from what it committed.
+    pub interrupted: bool,
 }
 
 /// Per-source figures over recent fetches, for `stats`.

@@ -164,10 +164,16 @@ pub(crate) fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, Sou
 
 /// The most recent `limit` finished rounds, newest first.
 pub(crate) fn rounds(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RoundRow>> {
-    let mut statement = conn.prepare(
-        "SELECT id, trigger, started_at, planned, ok, failed, skipped, new, wall_ms, ideal_ms
-         FROM rounds WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT ?1",
-    )?;
+    // A database not yet migrated to version 3 has no `interrupted` column.
+    let interrupted = if super::schema::version(conn)? >= 3 {
+        "interrupted"
+    } else {
+        "0"
+    };
+    let mut statement = conn.prepare(&format!(
+        "SELECT id, trigger, started_at, planned, ok, failed, skipped, new, wall_ms, ideal_ms, {interrupted}
+         FROM rounds WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT ?1"
+    ))?;
     let rows = statement.query_map([limit as i64], |row| {
         Ok(RoundRow {
             id: row.get(0)?,
@@ -180,6 +186,7 @@ pub(crate) fn rounds(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Ro
             new: row.get(7)?,
             wall_ms: row.get(8)?,
             ideal_ms: row.get(9)?,
+            interrupted: row.get(10)?,
         })
     })?;
     rows.collect()

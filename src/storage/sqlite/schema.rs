@@ -105,6 +105,10 @@ const MIGRATIONS: &[&str] = &[
         INSERT INTO articles_fts (rowid, title, summary) VALUES (new.id, new.title, new.summary);
     END;
     ",
+    // 3: a round a crash cut off is closed at the next start and marked.
+    "
+    ALTER TABLE rounds ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// The version a fully migrated database reports.
@@ -116,27 +120,36 @@ pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Brings `conn` up to [`CURRENT_VERSION`]; refuses a database from a newer herald.
+///
+/// The version is read once without a lock (an up-to-date database, the
+/// common case, needs no write), then again inside an `IMMEDIATE`
+/// transaction: the write lock is taken before the read, so two processes
+/// starting at once cannot both see an old version and both migrate, and a
+/// lock held elsewhere costs waiting (`busy_timeout`), not a failure.
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let version = version(conn)?;
-    if version > CURRENT_VERSION {
-        return Err(rusqlite::Error::SqliteFailure(
+    let newer = |version: i64| {
+        rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
             Some(format!(
                 "database schema version {version} is newer than this herald understands ({CURRENT_VERSION}); upgrade herald"
             )),
-        ));
+        )
+    };
+    match version(conn)? {
+        current if current == CURRENT_VERSION => return Ok(()),
+        newer_version if newer_version > CURRENT_VERSION => return Err(newer(newer_version)),
+        _ => {}
     }
-    for (index, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(version).unwrap_or(0))
-    {
-        let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let found = version(&tx)?;
+    if found > CURRENT_VERSION {
+        return Err(newer(found));
+    }
+    for sql in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)?;
-        tx.commit()?;
     }
-    Ok(())
+    tx.pragma_update(None, "user_version", CURRENT_VERSION)?;
+    tx.commit()
 }
 
 #[cfg(test)]
@@ -169,5 +182,38 @@ mod tests {
         assert_eq!(count("before"), 1, "summary indexed by the rebuild");
         conn.execute("DELETE FROM articles", []).expect("delete");
         assert_eq!(count("headline"), 0, "the delete trigger keeps it in sync");
+    }
+
+    #[test]
+    fn two_processes_migrating_a_new_file_at_once_both_succeed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("race.db");
+        let starts: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let mut conn = Connection::open(&path).expect("open");
+                    conn.busy_timeout(std::time::Duration::from_secs(10))
+                        .expect("busy timeout");
+                    migrate(&mut conn)
+                })
+            })
+            .collect();
+        for start in starts {
+            start
+                .join()
+                .expect("no panic")
+                .expect("migrates or finds it migrated");
+        }
+        let conn = Connection::open(&path).expect("open");
+        assert_eq!(version(&conn).expect("version"), CURRENT_VERSION);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'articles'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("schema");
+        assert_eq!(tables, 1);
     }
 }

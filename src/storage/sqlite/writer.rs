@@ -7,18 +7,35 @@
 //! The writer drains whatever commands are queued and commits them in one
 //! transaction (group commit): a round of a thousand small feeds costs a few
 //! fsyncs instead of a thousand.
+//!
+//! Another process may hold the database's write lock (a backup, a
+//! `sqlite3` shell). Every transaction takes the lock up front (`BEGIN
+//! IMMEDIATE`), so a lock shorter than `busy_timeout` costs only waiting;
+//! a longer one never throws away what was fetched: the writer keeps the
+//! group and retries with backoff until it commits, and says so. Only when
+//! told to give up (the end of a shutdown's grace period, the end of a
+//! `once` round) does it answer the group with [`StorageError::Locked`].
 
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
 
-use super::{schema, writes};
+use super::{lock, schema, writes};
 use crate::model::outcome::FetchOutcome;
-use crate::storage::StorageError;
 use crate::storage::rows::{Memories, RoundId, RoundSummary, Stored};
+use crate::storage::{Role, StorageError};
+
+/// How long SQLite itself waits for a lock before the writer's own retry
+/// loop takes over.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest pause between two retries while the database stays locked.
+const LOCKED_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// How many queued commands one transaction may take.
 const GROUP_COMMIT_MAX: usize = 512;
@@ -33,6 +50,9 @@ enum Command {
     Fetch {
         round_id: RoundId,
         outcome: Box<FetchOutcome>,
+        /// When it was handed to the writer: a fetch queued behind a group
+        /// that waited for a lock was stored late too.
+        queued_at: Instant,
         reply: oneshot::Sender<Result<Stored, StorageError>>,
     },
     FinishRound {
@@ -52,6 +72,8 @@ enum Command {
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     commands: mpsc::UnboundedSender<Command>,
+    /// Set to stop waiting for a lock held elsewhere.
+    give_up: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Command {
@@ -67,31 +89,58 @@ impl std::fmt::Debug for Command {
 }
 
 impl Writer {
-    /// Opens (creating and migrating if needed) the database and starts its writer thread.
-    pub(crate) async fn open(path: &Path) -> Result<Writer, StorageError> {
+    /// Takes the database's writer lock for `role`, opens (creating and
+    /// migrating if needed) the database and starts its writer thread, which
+    /// holds the lock until it stops.
+    pub(crate) async fn open(path: &Path, role: Role) -> Result<Writer, StorageError> {
         let (commands, receiver) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = oneshot::channel();
         let thread_path = path.to_path_buf();
+        let give_up = Arc::new(AtomicBool::new(false));
+        let thread_give_up = Arc::clone(&give_up);
         std::thread::Builder::new()
             .name("herald-sqlite-writer".into())
-            .spawn(move || match open_connection(&thread_path) {
-                Ok(conn) => {
-                    let _ = ready_tx.send(Ok(()));
-                    writer_loop(conn, receiver);
+            .spawn(move || {
+                let lock = match lock::acquire(&thread_path, role) {
+                    Ok(lock) => lock,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                match open_connection(&thread_path) {
+                    Ok(conn) => {
+                        let _ = ready_tx.send(Ok(()));
+                        Loop {
+                            conn,
+                            path: thread_path,
+                            give_up: thread_give_up,
+                            lock_released: None,
+                        }
+                        .run(receiver);
+                    }
+                    Err(source) => {
+                        let _ = ready_tx.send(Err(StorageError::Open {
+                            path: thread_path,
+                            source,
+                        }));
+                    }
                 }
-                Err(source) => {
-                    let _ = ready_tx.send(Err(StorageError::Open {
-                        path: thread_path,
-                        source,
-                    }));
-                }
+                drop(lock);
             })
             .map_err(|e| StorageError::Open {
                 path: path.to_path_buf(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
             })?;
         ready_rx.await.map_err(|_| StorageError::WriterGone)??;
-        Ok(Writer { commands })
+        Ok(Writer { commands, give_up })
+    }
+
+    /// Stops waiting for a write lock held by another process: writes still
+    /// waiting (and any that find the database locked later) are answered
+    /// with [`StorageError::Locked`].
+    pub(crate) fn give_up_waiting(&self) {
+        self.give_up.store(true, Ordering::Relaxed);
     }
 
     /// Records the start of a round and returns its id.
@@ -121,6 +170,7 @@ impl Writer {
         let sent = self.commands.send(Command::Fetch {
             round_id,
             outcome: Box::new(outcome),
+            queued_at: Instant::now(),
             reply,
         });
         async move {
@@ -173,35 +223,125 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     schema::migrate(&mut conn)?;
+    if writes::has_open_rounds(&conn)? {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let closed = writes::close_interrupted_rounds(&tx)?;
+        tx.commit()?;
+        warn!(
+            rounds = closed,
+            "closed rounds an earlier herald left open (killed or crashed): marked interrupted"
+        );
+    }
     Ok(conn)
 }
 
-fn writer_loop(mut conn: Connection, mut receiver: mpsc::UnboundedReceiver<Command>) {
-    let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
-    while let Some(first) = receiver.blocking_recv() {
-        group.push(first);
-        while group.len() < GROUP_COMMIT_MAX {
-            match receiver.try_recv() {
-                Ok(command) => group.push(command),
-                Err(_) => break,
+/// Whether SQLite refused because another connection holds a lock.
+fn is_locked(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// The writer thread's state.
+struct Loop {
+    conn: Connection,
+    path: PathBuf,
+    give_up: Arc<AtomicBool>,
+    /// When a lock held elsewhere was last waited out.
+    lock_released: Option<Instant>,
+}
+
+impl Loop {
+    fn run(mut self, mut receiver: mpsc::UnboundedReceiver<Command>) {
+        let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
+        while let Some(first) = receiver.blocking_recv() {
+            group.push(first);
+            while group.len() < GROUP_COMMIT_MAX {
+                match receiver.try_recv() {
+                    Ok(command) => group.push(command),
+                    Err(_) => break,
+                }
+            }
+            let close = self.apply_group(&mut group);
+            if let Some(reply) = close {
+                let result = self
+                    .conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    .map_err(StorageError::from);
+                let _ = reply.send(result);
+                return;
             }
         }
-        let close = apply_group(&mut conn, &mut group);
-        if let Some(reply) = close {
-            let result = conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .map_err(StorageError::from);
-            let _ = reply.send(result);
-            return;
-        }
+        // Every handle dropped without `close`: still leave a tidy WAL.
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
-    // Every handle dropped without `close`: still leave a tidy WAL.
-    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+
+    /// Commits `group`, waiting out a lock held by another process for as
+    /// long as it lasts (or until told to give up), and answers each command.
+    fn apply_group(
+        &mut self,
+        group: &mut Vec<Command>,
+    ) -> Option<oneshot::Sender<Result<(), StorageError>>> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(100);
+        let mut locked = false;
+        let answers = loop {
+            match run_transaction(&mut self.conn, group) {
+                Err(e) if is_locked(&e) => {
+                    if !locked {
+                        warn!(
+                            database = %self.path.display(),
+                            writes = group.len(),
+                            "the database is locked by another process: keeping what was fetched and retrying until it is free"
+                        );
+                        locked = true;
+                    }
+                    if self.give_up.load(Ordering::Relaxed) {
+                        let waited = started.elapsed();
+                        error!(
+                            database = %self.path.display(),
+                            writes = group.len(),
+                            waited = %humantime::format_duration(round_to_ms(waited)),
+                            "gave up waiting for the database lock: these writes are not stored"
+                        );
+                        break group
+                            .iter()
+                            .map(|_| {
+                                Err(StorageError::Locked {
+                                    path: self.path.clone(),
+                                    waited: round_to_ms(waited),
+                                })
+                            })
+                            .collect();
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(LOCKED_RETRY_MAX);
+                }
+                result => break answers_of(&mut self.conn, group, result),
+            }
+        };
+        if locked && answers.iter().any(Result::is_ok) {
+            self.lock_released = Some(Instant::now());
+            info!(
+                database = %self.path.display(),
+                waited = %humantime::format_duration(round_to_ms(started.elapsed())),
+                "the database lock was released: stored late, nothing lost"
+            );
+        }
+        reply_all(group, answers, self.lock_released)
+    }
+}
+
+fn round_to_ms(duration: Duration) -> Duration {
+    Duration::from_millis(duration.as_millis() as u64)
 }
 
 /// What a command produced, before its reply is sent.
@@ -234,11 +374,14 @@ fn execute(conn: &Connection, command: &Command) -> rusqlite::Result<Answer> {
     }
 }
 
-/// Runs `commands` in one transaction; all or nothing. New articles join
-/// the full-text index in the same transaction, in one statement (see
-/// [`writes::index_new_articles`]).
+/// Runs `commands` in one transaction; all or nothing. The write lock is
+/// taken up front (`IMMEDIATE`): a read-then-write transaction that finds the
+/// lock taken cannot wait for it (SQLite refuses the upgrade without calling
+/// the busy handler), one that starts with the lock simply waits. New
+/// articles join the full-text index in the same transaction, in one
+/// statement (see [`writes::index_new_articles`]).
 fn run_transaction(conn: &mut Connection, commands: &[Command]) -> rusqlite::Result<Vec<Answer>> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let last_indexed = writes::last_article_id(&tx)?;
     let answers = commands
         .iter()
@@ -249,20 +392,20 @@ fn run_transaction(conn: &mut Connection, commands: &[Command]) -> rusqlite::Res
     Ok(answers)
 }
 
-/// Commits `group` and answers each command. Returns the reply channel of a
-/// `Close` found in the group (handled after the commit).
+/// Each command's answer after the group's transaction ended as `result`.
 ///
-/// Fast path: the whole group in one transaction. Savepoints per command
-/// would isolate failures too, but they make SQLite write a statement
-/// journal for every page touched, which measured at half the writer's CPU.
-/// Failures are rare (a full disk, a corrupt page), so on any error the group
-/// is rolled back and replayed one command per transaction instead: each
-/// batch is still all-or-nothing, and one bad batch fails only itself.
-fn apply_group(
+/// Savepoints per command would isolate failures too, but they make SQLite
+/// write a statement journal for every page touched, which measured at half
+/// the writer's CPU. Failures are rare (a full disk, a corrupt page), so on
+/// an error the group is rolled back and replayed one command per
+/// transaction instead: each batch is still all-or-nothing, and one bad
+/// batch fails only itself.
+fn answers_of(
     conn: &mut Connection,
-    group: &mut Vec<Command>,
-) -> Option<oneshot::Sender<Result<(), StorageError>>> {
-    let answers: Vec<Result<Answer, StorageError>> = match run_transaction(conn, group) {
+    group: &[Command],
+    result: rusqlite::Result<Vec<Answer>>,
+) -> Vec<Result<Answer, StorageError>> {
+    match result {
         Ok(answers) => answers.into_iter().map(Ok).collect(),
         Err(_) if group.len() > 1 => group
             .iter()
@@ -273,7 +416,18 @@ fn apply_group(
             })
             .collect(),
         Err(e) => vec![Err(StorageError::from(e))],
-    };
+    }
+}
+
+/// Sends each command its answer; returns the reply channel of a `Close`
+/// found in the group (handled after the commit).
+/// A fetch queued before the last lock was waited out was stored late by
+/// as long as it waited.
+fn reply_all(
+    group: &mut Vec<Command>,
+    answers: Vec<Result<Answer, StorageError>>,
+    lock_released: Option<Instant>,
+) -> Option<oneshot::Sender<Result<(), StorageError>>> {
     let mut close = None;
     for (command, answer) in group.drain(..).zip(answers) {
         match command {
@@ -283,9 +437,17 @@ fn apply_group(
                     _ => Err(StorageError::WriterGone),
                 }));
             }
-            Command::Fetch { reply, .. } => {
+            Command::Fetch {
+                reply, queued_at, ..
+            } => {
+                let lock_wait = lock_released
+                    .filter(|released| *released >= queued_at)
+                    .map(|_| round_to_ms(queued_at.elapsed()));
                 let _ = reply.send(answer.and_then(|a| match a {
-                    Answer::Stored(stored) => Ok(stored),
+                    Answer::Stored(stored) => Ok(Stored {
+                        lock_wait,
+                        ..stored
+                    }),
                     _ => Err(StorageError::WriterGone),
                 }));
             }
@@ -344,6 +506,7 @@ mod tests {
             Command::Fetch {
                 round_id,
                 outcome: Box::new(outcome),
+                queued_at: Instant::now(),
                 reply,
             },
             answer,
@@ -353,8 +516,15 @@ mod tests {
     #[test]
     fn a_failing_batch_is_replayed_alone_and_the_rest_of_its_group_commits() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut conn = open_connection(&dir.path().join("replay.db")).expect("open");
+        let path = dir.path().join("replay.db");
+        let conn = open_connection(&path).expect("open");
         let round = writes::begin_round(&conn, "test", chrono::Utc::now(), 3).expect("round");
+        let mut writer = Loop {
+            conn,
+            path,
+            give_up: Arc::default(),
+            lock_released: None,
+        };
         let (first, first_answer) = fetch(
             round,
             outcome("a", &["https://a.example/1", "https://a.example/2"]),
@@ -364,13 +534,15 @@ mod tests {
         let (bad, bad_answer) = fetch(999, outcome("b", &["https://b.example/1"]));
         let (last, last_answer) = fetch(round, outcome("c", &["https://c.example/1"]));
         let mut group = vec![first, bad, last];
-        assert!(apply_group(&mut conn, &mut group).is_none(), "no close");
+        assert!(writer.apply_group(&mut group).is_none(), "no close");
+        let conn = writer.conn;
         assert!(group.is_empty(), "every command answered");
 
         let stored = |answer: oneshot::Receiver<Result<Stored, StorageError>>| {
             answer.blocking_recv().expect("an answer")
         };
-        assert_eq!(stored(first_answer).expect("first commits").new, 2);
+        let first = stored(first_answer).expect("first commits");
+        assert_eq!((first.new, first.lock_wait), (2, None));
         assert_eq!(stored(last_answer).expect("last commits").new, 1);
         let error = stored(bad_answer).expect_err("the bad batch fails");
         assert!(

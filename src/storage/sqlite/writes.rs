@@ -132,6 +132,10 @@ pub(crate) fn record_fetch(
         outcome.error,
         fetched_at,
     ])?;
+    if outcome.cancelled {
+        // Cut off by a shutdown: the source's state says what it last really did.
+        return Ok(stored);
+    }
     update_source(conn, outcome, &fetched_at)?;
     if let Some(validators) = &outcome.validators {
         // A 304 may omit the validators; keep the ones we have then.
@@ -318,4 +322,37 @@ fn update_source(conn: &Connection, outcome: &FetchOutcome, at: &str) -> rusqlit
         .execute(params![outcome.source, at, status.as_str(), outcome.error])?;
     }
     Ok(())
+}
+
+/// Closes the rounds a crash (kill -9, power loss) left open: only the one
+/// writer holding the lock file gets here, so an open round belongs to a
+/// process that is gone. Its totals are rebuilt from the fetch rows it did
+/// commit, and it is marked `interrupted`. Returns how many were closed.
+pub(crate) fn close_interrupted_rounds(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE rounds SET
+             finished_at = coalesce(
+                 (SELECT max(f.finished_at) FROM fetches f WHERE f.round_id = rounds.id),
+                 started_at),
+             ok = (SELECT count(*) FROM fetches f
+                   WHERE f.round_id = rounds.id AND f.status IN ('ok', 'not_modified')),
+             failed = (SELECT count(*) FROM fetches f
+                       WHERE f.round_id = rounds.id AND f.status IN ('failed', 'timeout')),
+             skipped = (SELECT count(*) FROM fetches f
+                        WHERE f.round_id = rounds.id AND f.status = 'skipped'),
+             new = (SELECT coalesce(sum(f.new), 0) FROM fetches f WHERE f.round_id = rounds.id),
+             seen = (SELECT coalesce(sum(f.seen), 0) FROM fetches f WHERE f.round_id = rounds.id),
+             interrupted = 1
+         WHERE finished_at IS NULL",
+        [],
+    )
+}
+
+/// Whether any round is still open.
+pub(crate) fn has_open_rounds(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM rounds WHERE finished_at IS NULL)",
+        [],
+        |row| row.get(0),
+    )
 }
