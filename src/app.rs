@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::fetch::{Exchange, HostLimits, HttpClient};
 use crate::model::http::Validators;
 use crate::model::schedule::Schedule;
+use crate::model::secret::redact_url;
 use crate::model::source::{Kind, SourceInput, SourceSpec};
 use crate::sources::{self, BuildContext};
 use crate::storage::{self, Reader, Role, SourceRow, Storage};
@@ -288,7 +289,8 @@ pub fn fetch_target(config: &Config, target: &str, kind: Option<Kind>) -> Result
             .map(|p| format!("key `{}`: {}", p.key, p.message))
             .collect();
         Error::Usage(format!(
-            "cannot fetch {url} as kind {kind}: {}; configure it as a [[sources]] entry and fetch it by name",
+            "cannot fetch {} as kind {kind}: {}; configure it as a [[sources]] entry and fetch it by name",
+            redact_url(&url, &[]),
             reasons.join("; ")
         ))
     })?;
@@ -307,7 +309,10 @@ pub fn fetch_target(config: &Config, target: &str, kind: Option<Kind>) -> Result
         }),
         validators: None,
         moved: None,
-        origin: format!("{url} as kind {kind}; no stored validators"),
+        origin: format!(
+            "{} as kind {kind}; no stored validators",
+            redact_url(&url, &[])
+        ),
     })
 }
 

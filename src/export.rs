@@ -16,8 +16,9 @@ pub fn xml_escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 forbids even escaped.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            // Characters XML 1.0 forbids even escaped (stored text never has
+            // them; this is the second line of defence).
+            c if !matches!(c, '\t' | '\n' | '\r') && !crate::model::article::is_text_char(c) => {}
             c => out.push(c),
         }
     }

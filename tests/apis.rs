@@ -715,3 +715,90 @@ async fn fetch_explain_shows_headers_caching_and_items_without_the_key() {
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stdout).contains("HTTP 404"));
 }
+
+#[tokio::test]
+async fn a_credential_in_a_feed_url_is_never_stored_nor_printed() {
+    let server = MockServer::start().await.expect("mock server");
+    let token = "tok-9f8e7d6c5b4a";
+    // A private feed with its token in the query answers 301 to a URL that
+    // carries the token too; another moves to a plain URL.
+    server.route(
+        "/private.xml",
+        MockResponse::status(301).header("location", &format!("/private-v2.xml?token={token}")),
+    );
+    serve_feed(&server, "/private-v2.xml", 2, Duration::ZERO);
+    server.route(
+        "/public.xml",
+        MockResponse::status(301).header("location", "/public-v2.xml"),
+    );
+    serve_feed(&server, "/public-v2.xml", 2, Duration::ZERO);
+    let env = TestEnv::new(&config(
+        "",
+        &[
+            feed_source(
+                "private",
+                &server.url(&format!("/private.xml?token={token}")),
+            ),
+            feed_source("public", &server.url("/public.xml")),
+        ],
+    ));
+    let output = env
+        .herald_with_env(&["once", "--format", "json"], &[("HERALD_LOG", "info")])
+        .await;
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("permanent redirect not remembered: the URL carries a credential"),
+        "the operator is told why: {stderr}"
+    );
+    let moves: Vec<(String, Option<String>)> = env
+        .db()
+        .prepare("SELECT name, moved_to FROM sources ORDER BY name")
+        .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .expect("sources");
+    assert_eq!(
+        moves,
+        [
+            ("private".to_owned(), None),
+            ("public".to_owned(), Some(server.url("/public-v2.xml"))),
+        ],
+        "the plain move is remembered, the one with a credential is not"
+    );
+    let check = env.herald(&["check"]).await;
+    let sources = env.herald(&["sources", "--format", "json"]).await;
+    let explain = env
+        .herald(&[
+            "fetch",
+            &server.url(&format!("/public-v2.xml?api_key={token}")),
+            "--explain",
+        ])
+        .await;
+    assert_eq!(explain.status.code(), Some(0));
+    for (what, out) in [
+        ("once stderr", stderr.into_owned()),
+        (
+            "once report",
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        ),
+        ("check", String::from_utf8_lossy(&check.stdout).into_owned()),
+        (
+            "sources",
+            String::from_utf8_lossy(&sources.stdout).into_owned(),
+        ),
+        (
+            "fetch --explain",
+            String::from_utf8_lossy(&explain.stdout).into_owned(),
+        ),
+    ] {
+        assert!(!out.contains(token), "{what} shows the token:\n{out}");
+    }
+    for file in ["herald.db", "herald.db-wal"] {
+        let path = env.dir.path().join(file);
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                "{file} holds the token"
+            );
+        }
+    }
+}

@@ -328,3 +328,22 @@ async fn runaway_limits_are_refused_with_their_line_not_obeyed() {
     }
     assert!(!env.db_path().exists(), "nothing ran");
 }
+
+#[tokio::test]
+async fn check_warns_when_metrics_listen_beyond_loopback() {
+    let env = TestEnv::new("[metrics]\nlisten = \"0.0.0.0:9464\"\n");
+    let output = env.herald(&["check"]).await;
+    assert_eq!(output.status.code(), Some(0), "a warning, not an error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("metrics.listen = \"0.0.0.0:9464\" is not a loopback address")
+            && stderr.contains("bind 127.0.0.1"),
+        "{stderr}"
+    );
+    let quiet = TestEnv::new("[metrics]\nlisten = \"127.0.0.1:9464\"\n");
+    let output = quiet.herald(&["check"]).await;
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("loopback"),
+        "no warning on loopback"
+    );
+}

@@ -391,3 +391,65 @@ async fn once_dry_run_shows_what_would_be_stored_and_writes_nothing() {
     );
     assert!(table.contains("WOULD ADD"), "{table}");
 }
+
+#[tokio::test]
+async fn characters_xml_forbids_never_reach_the_database_or_the_export() {
+    let server = MockServer::start().await.expect("mock server");
+    // JSON escapes can carry any code point into a title.
+    let controls = r#"{"version":"https://jsonfeed.org/version/1","title":"c","items":[
+        {"id":"1","url":"https://c.example/1","title":"Nul\u0000here"},
+        {"id":"2","url":"https://c.example/2","title":"Non\uffffchar \ufffex"},
+        {"id":"3","url":"https://c.example/3","title":"Raw\u0001\u0008control\u009b"}]}"#;
+    server.route("/c.json", MockResponse::ok("application/feed+json", controls));
+    let json_feed = r#"{"version":"https://jsonfeed.org/version/1.1","title":"j","items":[
+        {"id":"1","url":"https://j.example/1","title":"Half an emoji \ud83d here"},
+        {"id":"2","url":"https://j.example/2","title":"Whole crab \ud83e\udd80"}]}"#;
+    server.route(
+        "/j.json",
+        MockResponse::ok("application/feed+json", json_feed),
+    );
+    let env = TestEnv::new(&config(
+        "",
+        &[
+            feed_source("c", &server.url("/c.json")),
+            feed_source("j", &server.url("/j.json")),
+        ],
+    ));
+    let (code, report) = env.once_json().await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        source_line(&report, "j")["new"],
+        2,
+        "a lone surrogate does not fail the feed: {report:#}"
+    );
+    let titles: Vec<String> = env
+        .db()
+        .prepare("SELECT title FROM articles ORDER BY url")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .expect("titles");
+    assert_eq!(
+        titles,
+        [
+            "Nulhere",
+            "Nonchar x",
+            "Rawcontrol",
+            "Half an emoji \u{FFFD} here",
+            "Whole crab 🦀"
+        ],
+        "{report:#}"
+    );
+    let atom = env.herald(&["export", "--format", "atom"]).await;
+    let text = String::from_utf8(atom.stdout).expect("UTF-8");
+    assert!(
+        text.chars()
+            .all(|c| matches!(c, '\t' | '\n' | '\r') || herald::model::article::is_text_char(c)),
+        "every character of the export is XML text"
+    );
+    let payload = herald::model::http::Payload {
+        body: text.into_bytes().into(),
+        content_type: Some("application/atom+xml".into()),
+        url: url::Url::parse("https://herald.example/export").expect("url"),
+    };
+    let entries = herald::sources::feed::parse_feed(&payload).expect("well-formed");
+    assert_eq!(entries.len(), 5);
+}

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::Outcome;
 use super::render::{ReadFormat, ago, fit, json_rows, table, width};
 use herald::config::Config;
+use herald::model::secret::redact_url_text;
 use herald::storage::Reader;
 
 /// `herald sources` arguments.
@@ -24,7 +25,9 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
     let mut json_rows_out = Vec::new();
     let mut table_rows = Vec::new();
     for spec in &config.sources {
-        let s = state.get(&spec.name).cloned().unwrap_or_default();
+        let mut s = state.get(&spec.name).cloned().unwrap_or_default();
+        // A database written by an older herald may hold a move with a key.
+        s.moved_to = s.moved_to.as_deref().map(redact_url_text);
         let health = if let Some(gone) = &s.gone_at {
             format!("gone since {}", &gone[..10.min(gone.len())])
         } else if let Some(until) = s

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::locate::Locator;
-use super::raw::{AlertsConfig, DaemonConfig, RawConfig, RawSource};
+use super::raw::{AlertsConfig, DaemonConfig, MetricsConfig, RawConfig, RawSource};
 use super::{Config, ConfigError, ConfigProblem, DaemonSettings};
 use crate::fetch::ClientSettings;
 use crate::model::rate_limit::RateLimit;
@@ -121,6 +121,7 @@ pub(super) fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config
     http(&mut found, &raw.http);
     log(&mut found, &raw.log);
     alerts(&mut found, &raw.alerts);
+    metrics(&mut found, &raw.metrics);
     // Without a valid global schedule sources cannot be placed; still check
     // them, against a stand-in, so every problem is reported at once.
     let global = schedule
@@ -264,6 +265,17 @@ fn alerts(found: &mut Findings<'_>, alerts: &AlertsConfig) {
             ),
             Err(e) => found.global("alerts.webhook", format!("is not a URL: {e}")),
         }
+    }
+}
+
+/// `[metrics]`: a listener beyond loopback is allowed, with a warning.
+fn metrics(found: &mut Findings<'_>, metrics: &MetricsConfig) {
+    if let Some(addr) = metrics.listen.filter(|a| !a.ip().is_loopback()) {
+        found.warnings.push(format!(
+            "metrics.listen = \"{addr}\" is not a loopback address: anyone who can reach it reads \
+             source names and health; bind 127.0.0.1 (scrape through an SSH tunnel or a reverse \
+             proxy) or allow only the scraper in the firewall"
+        ));
     }
 }
 

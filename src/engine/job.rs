@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::shutdown::Shutdown;
 use crate::fetch::limits::host_key;
@@ -22,7 +22,7 @@ use crate::fetch::{Exchange, FetchError, HttpClient, HttpResponse, RetryPolicy, 
 use crate::model::article::Article;
 use crate::model::http::{FetchRequest, Payload, ServerHint, Validators};
 use crate::model::outcome::{FetchOutcome, FetchStatus, SkipReason, SourceMemory};
-use crate::model::secret::redact;
+use crate::model::secret::{carries_credential, redact, redact_url};
 use crate::model::source::{ParseError, SourceSpec};
 
 /// Bodies larger than this are parsed on the blocking pool: measured, a
@@ -293,7 +293,7 @@ impl FetchJob {
                 )
             },
             Ok((result, attempts)) => {
-                let mut outcome = outcome_of(spec, result, elapsed);
+                let mut outcome = outcome_of(spec, &request.url, result, elapsed);
                 outcome.attempts = attempts.max(1);
                 outcome
             }
@@ -365,6 +365,7 @@ enum Cut {
 /// The outcome record of a fetch that ran to an answer (good or bad).
 fn outcome_of(
     spec: &SourceSpec,
+    requested: &url::Url,
     result: Result<Fetched, Failure>,
     elapsed: Duration,
 ) -> FetchOutcome {
@@ -411,10 +412,9 @@ fn outcome_of(
                 follow_ups: fetched.follow_ups,
                 failed_items: 0,
                 validators: Some(fetched.validators),
-                // A URL carrying a credential is never remembered (it would be stored).
                 moved_to: fetched
                     .moved_to
-                    .filter(|_| spec.source.credential().is_none()),
+                    .filter(|moved| may_remember(spec, requested, moved)),
                 network_failure: false,
                 next_check,
                 host: None,
@@ -424,6 +424,23 @@ fn outcome_of(
             }
         }
     }
+}
+
+/// Whether a permanent move may be remembered: never when the source sends
+/// a key or either URL carries a credential, because a remembered move is
+/// stored in the database and shown by `herald sources`.
+fn may_remember(spec: &SourceSpec, requested: &url::Url, moved: &url::Url) -> bool {
+    let secret = spec.source.credential().is_some()
+        || carries_credential(requested)
+        || carries_credential(moved);
+    if secret {
+        info!(
+            source = %spec.name,
+            moved_to = %redact_url(moved, &spec.secrets()),
+            "permanent redirect not remembered: the URL carries a credential, which herald never stores"
+        );
+    }
+    !secret
 }
 
 fn payload_of(response: HttpResponse) -> Payload {

@@ -211,14 +211,62 @@ pub fn plain_text(input: &str) -> String {
         input.to_owned()
     };
     let decoded = html_escape::decode_html_entities(&without_tags);
+    let decoded = if decoded.contains("&#") {
+        std::borrow::Cow::Owned(drop_unstorable_references(&decoded))
+    } else {
+        decoded
+    };
     let mut out = String::with_capacity(decoded.len());
     for word in decoded.split_whitespace() {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(word);
+        out.extend(word.chars().filter(|c| is_text_char(*c)));
     }
+    // A word made only of dropped characters leaves a trailing space.
+    out.truncate(out.trim_end().len());
     out
+}
+
+/// Removes the numeric character references the entity decoder left alone
+/// because they name no storable character (`&#0;`, `&#x1;`, `&#xFFFF;`,
+/// `&#x110000;`): they are markup errors, not text.
+fn drop_unstorable_references(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("&#") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let (digits, radix) = match after.strip_prefix(['x', 'X']) {
+            Some(hex) => (hex, 16),
+            None => (after, 10),
+        };
+        let len = digits
+            .find(|c: char| !c.is_digit(radix))
+            .unwrap_or(digits.len());
+        let unstorable = digits[len..].starts_with(';')
+            && len > 0
+            && u32::from_str_radix(&digits[..len], radix)
+                .ok()
+                .and_then(char::from_u32)
+                .is_none_or(|c| !is_text_char(c));
+        if unstorable {
+            rest = &digits[len + 1..];
+        } else {
+            out.push_str("&#");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `c` belongs in stored text: XML 1.0's `Char` production (so
+/// every export is well-formed XML) without C0 and C1 control characters
+/// (tab and newline are folded into spaces before this runs).
+pub fn is_text_char(c: char) -> bool {
+    let code = u32::from(c);
+    !(code < 0x20 || (0x7F..=0x9F).contains(&code) || code == 0xFFFE || code == 0xFFFF)
 }
 
 fn strip_tags(input: &str) -> String {
@@ -454,6 +502,17 @@ mod tests {
             "Rust & <SQLite>: Vec<T> bold"
         );
         assert_eq!(plain_text("  many \n\t spaces "), "many spaces");
+    }
+
+    #[test]
+    fn control_and_non_xml_characters_never_reach_the_database() {
+        assert_eq!(
+            plain_text("Null\u{0}byte \u{1b}[31mred\u{85} and \u{FFFE}\u{FFFF}nonchars"),
+            "Nullbyte [31mred and nonchars"
+        );
+        assert_eq!(plain_text("&#0;&#x1;ok&#xFFFF; \u{7}"), "ok");
+        assert_eq!(plain_text("tab\tand\nnewline"), "tab and newline");
+        assert_eq!(plain_text("emoji 🦀 and é"), "emoji 🦀 and é");
     }
 
     #[test]

@@ -63,29 +63,49 @@ pub fn redact(text: &str, secrets: &[Secret]) -> String {
     out
 }
 
-/// Query parameters that carry credentials by convention.
+/// Query parameters that carry credentials by convention (compared
+/// without regard to case).
+const CREDENTIAL_PARAMS: &[&str] = &[
+    "api-key",
+    "api_key",
+    "apikey",
+    "key",
+    "token",
+    "access_key",
+    "access_token",
+    "auth",
+    "secret",
+    "password",
+    "client_secret",
+    "signature",
+    "sig",
+];
+
 fn is_credential_param(name: &str) -> bool {
-    const NAMES: &[&str] = &[
-        "api-key",
-        "api_key",
-        "apikey",
-        "key",
-        "token",
-        "access_token",
-        "auth",
-        "secret",
-        "password",
-        "client_secret",
-        "signature",
-        "sig",
-    ];
-    NAMES.contains(&name.to_ascii_lowercase().as_str())
+    CREDENTIAL_PARAMS.contains(&name.to_ascii_lowercase().as_str())
 }
 
-/// A URL fit to print: credential-like query values and any password in the
-/// user-info are masked, then any known secret anywhere else.
+/// Whether `url` carries a credential: user-info (`user:password@`), or a
+/// query key that conventionally holds one (`?token=`, `?api_key=`, `?sig=`
+/// …). The one definition herald uses to decide what it may store (a
+/// permanent redirect to such a URL is never remembered) and what it must
+/// mask when it prints (see [`redact_url`]).
+pub fn carries_credential(url: &Url) -> bool {
+    !url.username().is_empty()
+        || url.password().is_some()
+        || url
+            .query_pairs()
+            .any(|(name, _)| is_credential_param(&name))
+}
+
+/// A URL fit to print: the user-info and credential-like query values (what
+/// [`carries_credential`] looks for) are masked, then any known secret
+/// anywhere else.
 pub fn redact_url(url: &Url, secrets: &[Secret]) -> String {
     let mut url = url.clone();
+    if !url.username().is_empty() {
+        let _ = url.set_username(MASK);
+    }
     if url.password().is_some() {
         let _ = url.set_password(Some(MASK));
     }
@@ -105,6 +125,12 @@ pub fn redact_url(url: &Url, secrets: &[Secret]) -> String {
     }
     // Percent-encoding keeps the brackets readable in messages.
     redact(&url.as_str().replace("%5BREDACTED%5D", MASK), secrets)
+}
+
+/// [`redact_url`] for a URL held as text (a stored move, a typed target);
+/// text that does not parse as a URL is returned as it is.
+pub fn redact_url_text(text: &str) -> String {
+    Url::parse(text).map_or_else(|_| text.to_owned(), |url| redact_url(&url, &[]))
 }
 
 #[cfg(test)]
@@ -136,8 +162,23 @@ mod tests {
         let shown = redact_url(&url, &[Secret::new("abcd1234")]);
         assert_eq!(
             shown,
-            "https://user:[REDACTED]@api.example/search?q=rust&api-key=[REDACTED]&page=2&TOKEN=[REDACTED]"
+            "https://[REDACTED]:[REDACTED]@api.example/search?q=rust&api-key=[REDACTED]&page=2&TOKEN=[REDACTED]"
         );
+        assert!(carries_credential(&url));
+        let parse = |s: &str| Url::parse(s).expect("static URL");
+        for with in [
+            "https://token@news.example/feed",
+            "https://news.example/feed?Access_Key=x",
+            "https://news.example/feed?sig=abc&page=2",
+        ] {
+            assert!(carries_credential(&parse(with)), "{with}");
+        }
+        for without in [
+            "https://news.example/feed?page=2",
+            "https://news.example/keys/feed",
+        ] {
+            assert!(!carries_credential(&parse(without)), "{without}");
+        }
         let path_key = Url::parse("https://api.example/v1/abcd1234/items").expect("static URL");
         assert_eq!(
             redact_url(&path_key, &[Secret::new("abcd1234")]),

@@ -20,8 +20,58 @@ pub(super) fn decode_xml(body: &[u8], content_type: Option<&str>) -> String {
 }
 
 /// Decodes a JSON body (RFC 8259 says UTF-8, but servers send what they send).
+/// A lone surrogate escape (`"\ud83d"`, half an emoji cut by a truncating
+/// server) becomes U+FFFD instead of failing the whole document.
 pub(super) fn decode_json(body: &[u8], content_type: Option<&str>) -> String {
-    decode(body, content_type, None).into_owned()
+    let text = decode(body, content_type, None);
+    match repair_lone_surrogates(&text) {
+        Some(repaired) => repaired,
+        None => text.into_owned(),
+    }
+}
+
+/// Rewrites `\uD800`–`\uDFFF` escapes that are not a valid high-low pair as
+/// `\uFFFD`; `None` when there are none (the common case costs one scan).
+fn repair_lone_surrogates(json: &str) -> Option<String> {
+    fn escape_at(bytes: &[u8], at: usize) -> Option<u32> {
+        let hex = bytes.get(at..at + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u32::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    }
+    let bytes = json.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] != b'\\' {
+            at += 1;
+            continue;
+        }
+        let Some(code) = escape_at(bytes, at) else {
+            // Any other escape, `\\` included: skip both characters.
+            at += 2;
+            continue;
+        };
+        let pair = (0xD800..0xDC00).contains(&code)
+            && escape_at(bytes, at + 6).is_some_and(|low| (0xDC00..0xE000).contains(&low));
+        if pair {
+            at += 12;
+        } else if (0xD800..0xE000).contains(&code) {
+            let out = out.get_or_insert_with(|| String::with_capacity(json.len()));
+            out.push_str(&json[copied..at]);
+            out.push_str("\\uFFFD");
+            at += 6;
+            copied = at;
+        } else {
+            at += 6;
+        }
+    }
+    out.map(|mut out| {
+        out.push_str(&json[copied..]);
+        out
+    })
 }
 
 fn decode<'a>(body: &'a [u8], content_type: Option<&str>, declared: Option<&str>) -> Cow<'a, str> {
@@ -151,6 +201,19 @@ mod tests {
             decode_xml(body, Some("text/xml; charset=utf-8")),
             "<rss>smart \u{201c}quotes\u{201d}</rss>"
         );
+    }
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        assert_eq!(
+            decode_json(
+                br#"{"a":"\ud83d cut","b":"\ud83e\udd80 crab","c":"\udc00","d":"\\ud83d"}"#,
+                None
+            ),
+            r#"{"a":"\uFFFD cut","b":"\ud83e\udd80 crab","c":"\uFFFD","d":"\\ud83d"}"#
+        );
+        let plain = r#"{"a":"no escapes"}"#;
+        assert_eq!(decode_json(plain.as_bytes(), None), plain);
     }
 
     #[test]

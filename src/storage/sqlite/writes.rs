@@ -170,7 +170,13 @@ pub(crate) fn record_fetch(
     if let Some(host) = &outcome.host {
         record_host(conn, host, outcome)?;
     }
-    if let Some(moved) = &outcome.moved_to {
+    // A move carrying a credential is never stored (the engine does not
+    // hand one over; this is the last line of defence).
+    if let Some(moved) = outcome
+        .moved_to
+        .as_ref()
+        .filter(|moved| !crate::model::secret::carries_credential(moved))
+    {
         conn.prepare_cached("UPDATE sources SET moved_to = ?2 WHERE name = ?1")?
             .execute(params![outcome.source, moved.as_str()])?;
     }
