@@ -107,6 +107,48 @@ pub struct LogGuard {
     _file: Option<WorkerGuard>,
 }
 
+/// The log file's writer, saying so on stderr (once, and once again when it
+/// recovers) when the file cannot be written: tracing-appender drops write
+/// errors silently, which on a full disk leaves a 0-byte file and no clue.
+/// The daemon keeps running either way; stderr (journald) has every line.
+struct ReportFailures<W> {
+    inner: W,
+    path: std::path::PathBuf,
+    failing: bool,
+}
+
+impl<W> ReportFailures<W> {
+    fn note<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        match &result {
+            Ok(_) if self.failing => {
+                self.failing = false;
+                eprintln!("herald: writing the log file {} again", self.path.display());
+            }
+            Err(e) if !self.failing => {
+                self.failing = true;
+                eprintln!(
+                    "herald: cannot write the log file {}: {e}; herald keeps running and logging to stderr",
+                    self.path.display()
+                );
+            }
+            _ => {}
+        }
+        result
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for ReportFailures<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.note(result)
+    }
+}
+
 /// A bare level (`info`) means herald's own lines at that level and
 /// dependencies' at `warn`; anything else is a full `tracing` filter.
 pub fn expand_level(spec: &str) -> String {
@@ -158,6 +200,11 @@ pub fn init(log: &LogConfig, stderr_level: &str) -> LogGuard {
             });
         match appender {
             Ok(appender) => {
+                let appender = ReportFailures {
+                    inner: appender,
+                    path: dir.join(&log.file),
+                    failing: false,
+                };
                 let (writer, file_guard) =
                     tracing_appender::non_blocking::NonBlockingBuilder::default()
                         .lossy(false)

@@ -69,7 +69,10 @@ async fn a_typo_is_refused_with_its_line() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("line 3") && stderr.contains("user_agnet"),
+        stderr.contains(&format!(
+            "{}:3: key `http.user_agnet`: unknown key `user_agnet`; did you mean `user_agent`?",
+            env.config.display()
+        )),
         "{stderr}"
     );
     assert!(!env.db_path().exists(), "a refused config touches nothing");
@@ -346,4 +349,38 @@ async fn check_warns_when_metrics_listen_beyond_loopback() {
         !String::from_utf8_lossy(&output.stderr).contains("loopback"),
         "no warning on loopback"
     );
+}
+
+#[tokio::test]
+async fn a_log_file_that_cannot_be_written_is_reported_once_and_nothing_stops() {
+    let server = MockServer::start().await.expect("mock server");
+    server.route("/down.xml", MockResponse::status(500));
+    serve_feed(&server, "/up.xml", 2, Duration::ZERO);
+    let env = TestEnv::new(&format!(
+        "[log]\ndir = \"logs\"\nrotation = \"never\"\n{}",
+        config(
+            "",
+            &[
+                feed_source("down", &server.url("/down.xml")),
+                feed_source("up", &server.url("/up.xml")),
+            ]
+        )
+    ));
+    // A full disk, as the kernel reports it: every write fails with ENOSPC.
+    let logs = env.dir.path().join("logs");
+    std::fs::create_dir_all(&logs).expect("log dir");
+    std::os::unix::fs::symlink("/dev/full", logs.join("herald.log")).expect("symlink");
+    let output = env.herald(&["once"]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot write the log file").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(
+        stderr.contains("herald.log: No space left on device"),
+        "{stderr}"
+    );
+    assert_eq!(env.article_count(), 2, "the round ran regardless");
 }

@@ -523,7 +523,6 @@ async fn the_log_file_has_round_lines_in_text_and_json() {
         let lines: Vec<&str> = text.lines().collect();
         let want = [
             "herald started",
-            "round started",
             "source failed",
             "round 1: 1/2 ok, 1 failed, 4 new",
             "stopped cleanly",
@@ -552,6 +551,45 @@ async fn the_log_file_has_round_lines_in_text_and_json() {
                 );
             }
         }
+    }
+}
+
+#[tokio::test]
+async fn a_round_that_skips_everything_politely_logs_one_line() {
+    let server = MockServer::start().await.expect("mock server");
+    let sources: Vec<String> = (0..30)
+        .map(|i| {
+            let path = format!("/cached{i}.xml");
+            server.route(
+                &path,
+                MockResponse::ok("application/rss+xml", rss_feed(&path, 1))
+                    .header("cache-control", "max-age=3600"),
+            );
+            feed_source(&format!("cached{i}"), &server.url(&path))
+        })
+        .collect();
+    let env = TestEnv::new(&format!(
+        "[log]\ndir = \"logs\"\nrotation = \"never\"\n{}",
+        config(EVERY_SECOND, &sources)
+    ));
+    let mut daemon = Daemon::start(&env).await;
+    daemon.wait_rounds(3).await;
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+    let text = std::fs::read_to_string(env.dir.path().join("logs/herald.log")).expect("log file");
+    for round in [2, 3] {
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(&format!("round_id={round}")))
+            .collect();
+        assert_eq!(lines.len(), 1, "round {round}: {lines:#?}");
+        assert!(
+            lines[0].contains(&format!(
+                "round {round}: 0/30 ok, 0 failed, 30 skipped (30 not due), 0 new"
+            )),
+            "{}",
+            lines[0]
+        );
     }
 }
 

@@ -400,7 +400,10 @@ async fn characters_xml_forbids_never_reach_the_database_or_the_export() {
         {"id":"1","url":"https://c.example/1","title":"Nul\u0000here"},
         {"id":"2","url":"https://c.example/2","title":"Non\uffffchar \ufffex"},
         {"id":"3","url":"https://c.example/3","title":"Raw\u0001\u0008control\u009b"}]}"#;
-    server.route("/c.json", MockResponse::ok("application/feed+json", controls));
+    server.route(
+        "/c.json",
+        MockResponse::ok("application/feed+json", controls),
+    );
     let json_feed = r#"{"version":"https://jsonfeed.org/version/1.1","title":"j","items":[
         {"id":"1","url":"https://j.example/1","title":"Half an emoji \ud83d here"},
         {"id":"2","url":"https://j.example/2","title":"Whole crab \ud83e\udd80"}]}"#;

@@ -19,6 +19,7 @@
 
 mod locate;
 mod raw;
+mod structure;
 mod validate;
 
 use std::fmt;
@@ -236,10 +237,18 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// # Errors
 /// As [`load`].
 pub fn load_from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    // Step 1: the file alone, strictly, for errors with a line number.
-    toml::from_str::<RawConfig>(text).map_err(|e| ConfigError::Syntax {
+    // Step 1: the file alone. A syntax error makes the rest unreadable and
+    // stops here; unknown keys and wrong types are collected, and their keys
+    // set aside, so the rest is still checked for meaning in step 3.
+    let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
         path: path.to_path_buf(),
         message: e.to_string().trim_end().to_owned(),
+    })?;
+    let locator = locate::Locator::new(text);
+    let shape = structure::check(path, &locator, table);
+    let text = toml::to_string(&shape.table).map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string(),
     })?;
     // Step 2: the file with the environment on top.
     let environment = config::Environment::with_prefix(ENV_PREFIX)
@@ -247,7 +256,7 @@ pub fn load_from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
         .separator(ENV_SEPARATOR)
         .try_parsing(true);
     let raw: RawConfig = config::Config::builder()
-        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .add_source(config::File::from_str(&text, config::FileFormat::Toml))
         .add_source(environment)
         .build()
         .and_then(config::Config::try_deserialize)
@@ -255,8 +264,8 @@ pub fn load_from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-    // Step 3: meaning.
-    validate::validate(path, text, raw)
+    // Step 3: meaning; every problem of every step, in file order.
+    validate::validate(path, locator, raw, shape.problems, &shape.broken_sources)
 }
 
 #[cfg(test)]
@@ -324,13 +333,49 @@ title = "title"
     }
 
     #[test]
-    fn unknown_key_is_a_syntax_error_with_its_line() {
-        let err = load_from_str(Path::new("h.toml"), "[daemon]\nwokers = 3\n")
-            .expect_err("typo must fail");
-        let message = err.to_string();
-        assert!(message.contains("h.toml"), "{message}");
-        assert!(message.contains("line 2"), "{message}");
-        assert!(message.contains("wokers"), "{message}");
+    fn unknown_keys_wrong_types_and_meaning_errors_come_together_in_file_order() {
+        let text = r#"
+[daemon]
+workerz = 4
+queue_capacity = "lots"
+round_timeout = "0s"
+
+[deamon]
+workers = 2
+
+[[sources]]
+name = "a"
+kind = "feed"
+url = "not a url"
+limit = "ten"
+
+[[sources]]
+kind = "feed"
+url = "https://b.example/feed"
+
+[[sources]]
+name = "c"
+kind = "json"
+url = "https://c.example/api"
+colour = "blue"
+flavour = "mint"
+"#;
+        let shown: Vec<String> = problems_of(text).iter().map(ToString::to_string).collect();
+        let expect = [
+            "/etc/herald/test.toml:3: key `daemon.workerz`: unknown key `workerz`; did you mean `workers`? known keys: database, workers,",
+            "/etc/herald/test.toml:4: key `daemon.queue_capacity`: invalid type: string \"lots\", expected usize",
+            "/etc/herald/test.toml:5: key `daemon.round_timeout`: must be longer than 0s",
+            "/etc/herald/test.toml:7: key `deamon`: unknown section",
+            "/etc/herald/test.toml:13: source \"a\": key `url`:",
+            "/etc/herald/test.toml:14: source \"a\": key `limit`: invalid type: string \"ten\"",
+            "/etc/herald/test.toml:16: source \"#2\": key `name`: is required",
+            "/etc/herald/test.toml:24: source \"c\": key `colour`: not a key of kind \"json\"",
+            "/etc/herald/test.toml:25: source \"c\": key `flavour`: not a key of kind \"json\"",
+        ];
+        assert_eq!(shown.len(), expect.len(), "{shown:#?}");
+        for (got, want) in shown.iter().zip(expect) {
+            assert!(got.starts_with(want), "{got}\n  should start with\n{want}");
+        }
     }
 
     #[test]
@@ -339,7 +384,7 @@ title = "title"
             .expect_err("bad address must fail");
         let message = err.to_string();
         assert!(
-            message.contains("line 2") && message.contains("listen"),
+            message.contains("h.toml:2: key `metrics.listen`"),
             "{message}"
         );
         let problems = problems_of("[alerts]\nwebhook = \"ftp://hooks.example/x?token=k\"\n");
@@ -369,7 +414,7 @@ title = "title"
             .expect_err("bad duration must fail");
         let message = err.to_string();
         assert!(
-            message.contains("line 2") && message.contains("timeout"),
+            message.contains("h.toml:2: key `http.timeout`: invalid value: string \"soon\""),
             "{message}"
         );
     }

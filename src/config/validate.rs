@@ -2,7 +2,7 @@
 //! naming file, line, source and key) before any is reported, one function
 //! per section, and the raw values become model types here, at one edge.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -110,11 +110,17 @@ impl Findings<'_> {
     }
 }
 
-pub(super) fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigError> {
+pub(super) fn validate(
+    path: &Path,
+    locator: Locator<'_>,
+    raw: RawConfig,
+    earlier: Vec<ConfigProblem>,
+    broken_sources: &BTreeSet<usize>,
+) -> Result<Config, ConfigError> {
     let mut found = Findings {
         path,
-        locator: Locator::new(text),
-        problems: Vec::new(),
+        locator,
+        problems: earlier,
         warnings: Vec::new(),
     };
     let schedule = daemon(&mut found, &raw.daemon);
@@ -127,15 +133,21 @@ pub(super) fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config
     let global = schedule
         .clone()
         .or_else(|| Schedule::parse("0 0 * * *").ok());
-    let sources = global.map_or_else(Vec::new, |g| sources(&mut found, raw.sources, &g));
+    let sources = global.map_or_else(Vec::new, |g| {
+        sources(&mut found, raw.sources, &g, broken_sources)
+    });
     if sources.iter().all(|s| !s.enabled) {
         found
             .warnings
             .push("no enabled sources: rounds will fetch nothing".to_owned());
     }
     let Findings {
-        problems, warnings, ..
+        mut problems,
+        warnings,
+        ..
     } = found;
+    // In file order; problems without a line (none today) last.
+    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
     let Some(schedule) = schedule.filter(|_| problems.is_empty()) else {
         return Err(ConfigError::Invalid {
             path: path.to_path_buf(),
@@ -290,6 +302,7 @@ fn sources(
     found: &mut Findings<'_>,
     raw_sources: Vec<RawSource>,
     global: &Schedule,
+    broken: &BTreeSet<usize>,
 ) -> Vec<Arc<SourceSpec>> {
     let context = BuildContext {
         config_dir: found
@@ -303,6 +316,9 @@ fn sources(
     // Thousands of sources share a handful of schedules: parse each once.
     let mut schedules: HashMap<String, Result<Schedule, String>> = HashMap::new();
     for (index, raw) in raw_sources.into_iter().enumerate() {
+        if broken.contains(&index) {
+            continue;
+        }
         let label = if raw.name.trim().is_empty() {
             format!("#{}", index + 1)
         } else {

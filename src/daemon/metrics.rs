@@ -177,6 +177,18 @@ impl Metrics {
         }
     }
 
+    /// Forgets every per-source series of sources no longer configured, so
+    /// an alert on a source removed by a reload stops firing.
+    pub(crate) fn retain_sources(&self, configured: &std::collections::HashSet<&str>) {
+        let mut state = self.state();
+        state
+            .fetches
+            .retain(|(source, _), _| configured.contains(source.as_str()));
+        state
+            .sources
+            .retain(|source, _| configured.contains(source.as_str()));
+    }
+
     /// Takes each source's breaker state as stored after a round.
     pub(crate) fn record_source_state(&self, name: &str, memory: &SourceMemory) {
         self.state()
@@ -525,6 +537,34 @@ mod tests {
         assert!(
             health.reason.contains("the last round finished"),
             "{health:?}"
+        );
+    }
+
+    #[test]
+    fn a_source_removed_by_a_reload_leaves_no_series_behind() {
+        let metrics = Metrics::new();
+        metrics.record_round(&report(
+            &[
+                ("kept", FetchStatus::Ok, 10),
+                ("gone", FetchStatus::Failed, 0),
+            ],
+            1,
+            10,
+        ));
+        metrics.record_source_state(
+            "gone",
+            &SourceMemory {
+                consecutive_failures: 6,
+                ..SourceMemory::default()
+            },
+        );
+        assert!(metrics.render().contains("source=\"gone\""));
+        metrics.retain_sources(&["kept"].into_iter().collect());
+        let text = metrics.render();
+        assert!(!text.contains("source=\"gone\""), "{text}");
+        assert!(
+            text.contains("herald_fetches_total{source=\"kept\",status=\"ok\"} 1"),
+            "{text}"
         );
     }
 

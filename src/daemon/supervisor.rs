@@ -152,6 +152,12 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
         workers = sup.config.daemon.workers,
         "herald started"
     );
+    if sup.config.enabled_sources().is_empty() {
+        warn!(
+            config = %sup.config.path.display(),
+            "no enabled sources: herald runs but fetches nothing until [[sources]] are added and the config is reloaded (systemctl reload herald)"
+        );
+    }
     notify::ready("started, waiting for the first round");
     if sup.config.daemon.run_on_start {
         let all = sup.config.enabled_sources();
@@ -400,6 +406,8 @@ impl Supervisor {
             warn!("{warning}");
         }
         self.metrics.set_expected_interval(shortest_interval(&new));
+        self.metrics
+            .retain_sources(&new.sources.iter().map(|s| s.name.as_str()).collect());
         self.config = Arc::new(new);
         let mut summary = diff.to_string();
         if diff.pool {

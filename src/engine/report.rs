@@ -102,11 +102,12 @@ impl RoundReport {
             .filter(|s| s.stored_late_ms.is_some())
             .count();
         format!(
-            "round {}: {}/{} ok, {} failed, {} new, {:.2} s (ideal {:.2} s){}",
+            "round {}: {}/{} ok, {} failed, {}{} new, {:.2} s (ideal {:.2} s){}",
             self.round_id,
             self.totals.ok,
             self.sources.len(),
             self.totals.failed,
+            self.skipped_summary(),
             self.totals.new,
             self.wall_ms as f64 / 1000.0,
             self.ideal_ms as f64 / 1000.0,
@@ -116,6 +117,31 @@ impl RoundReport {
                 String::new()
             },
         )
+    }
+
+    /// `12 skipped (10 not due, 2 paused), ` or nothing.
+    fn skipped_summary(&self) -> String {
+        let mut kinds: Vec<(&'static str, usize)> = Vec::new();
+        for reason in self.sources.iter().filter_map(|s| s.skip.as_ref()) {
+            let kind = match reason {
+                SkipReason::Gone { .. } => "gone",
+                SkipReason::Paused { .. } => "paused",
+                SkipReason::HostBackoff { .. } => "host backing off",
+                SkipReason::NotDue { .. } => "not due",
+                SkipReason::RateLimited { .. } => "rate limited",
+                SkipReason::StillRunning => "still running",
+                SkipReason::ShuttingDown => "shutting down",
+            };
+            match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, n)) => *n += 1,
+                None => kinds.push((kind, 1)),
+            }
+        }
+        if kinds.is_empty() {
+            return String::new();
+        }
+        let parts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        format!("{} skipped ({}), ", self.totals.skipped, parts.join(", "))
     }
 }
 

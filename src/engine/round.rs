@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use super::breaker::{self, Verdict};
 use super::job::{FetchJob, ItemOutcome, JobReply};
@@ -228,11 +228,27 @@ impl RoundRunner {
         busy: &[String],
         trigger: &str,
     ) -> Result<RoundReport, StorageError> {
-        info!(round_id, sources = sources.len(), trigger, "round started");
+        // One INFO line per round, its summary at the end; per-source detail
+        // is DEBUG, and WARN is kept for what needs a person.
+        debug!(round_id, sources = sources.len(), trigger, "round started");
         let deadline = started + self.settings.round_timeout;
         let (reply, mut replies) = mpsc::unbounded_channel();
+        if !busy.is_empty() {
+            let shown: Vec<&str> = busy.iter().take(5).map(String::as_str).collect();
+            warn!(
+                round_id,
+                sources = busy.len(),
+                "{} source(s) skipped: their previous round is still running ({}{})",
+                busy.len(),
+                shown.join(", "),
+                if busy.len() > shown.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            );
+        }
         for name in busy {
-            warn!(round_id, source = %name, "skipped: its previous round is still running");
             let _ = reply.send(JobReply::Source(Box::new(FetchOutcome::skipped(
                 name,
                 SkipReason::StillRunning,
@@ -268,7 +284,7 @@ impl RoundRunner {
             match breaker::skip_reason(&memory, source.rate_limit, source.respect_server_hints, now)
             {
                 Some(reason) => {
-                    info!(round_id, source = %source.name, %reason, "skipped");
+                    debug!(round_id, source = %source.name, %reason, "skipped");
                     let _ = reply.send(JobReply::Source(Box::new(FetchOutcome::skipped(
                         &source.name,
                         reason,

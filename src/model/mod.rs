@@ -12,6 +12,7 @@
 
 pub mod article;
 pub mod http;
+pub mod keys;
 pub mod outcome;
 pub mod rate_limit;
 pub mod schedule;

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::{ApiOptions, OptionProblem, api_options, parse_datetime, parse_json};
+use super::{ApiOptions, KeyProblem, api_options, parse_datetime, parse_json};
 use crate::model::article::ItemDraft;
 use crate::model::http::{FetchRequest, Payload};
 use crate::model::source::{ParseError, Parsed, Source, SourceInput};
@@ -47,7 +47,7 @@ impl DevTo {
     ///
     /// # Errors
     /// Every problem with the keys, each naming its key.
-    pub(super) fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
+    pub(super) fn from_input(input: &SourceInput) -> Result<Self, Vec<KeyProblem>> {
         let ApiOptions { own: o, base, .. } =
             api_options::<DevToOptions>(input, DEFAULT_BASE, false)?;
         let per_page = o.per_page.or(input.limit.map(|l| l.min(1000) as u32));

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{OptionProblem, options, required_url, text};
+use super::{KeyProblem, options, required_url, text};
 use crate::model::article::ItemDraft;
 use crate::model::http::{FetchRequest, Payload};
 use crate::model::source::{ParseError, Parsed, Source, SourceInput};
@@ -30,7 +30,7 @@ impl FeedSource {
     ///
     /// # Errors
     /// Every problem with the keys, each naming its key.
-    pub fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
+    pub fn from_input(input: &SourceInput) -> Result<Self, Vec<KeyProblem>> {
         let url = required_url(input);
         let opts = options::<FeedOptions>(input);
         match (url, opts) {

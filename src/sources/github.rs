@@ -11,9 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use url::Url;
 
-use super::{
-    ApiOptions, BuildContext, Built, OptionProblem, api_options, parse_datetime, parse_json,
-};
+use super::{ApiOptions, BuildContext, Built, KeyProblem, api_options, parse_datetime, parse_json};
 use crate::model::article::ItemDraft;
 use crate::model::http::{FetchRequest, Header, Payload};
 use crate::model::secret::{ApiKey, Secret};
@@ -92,7 +90,7 @@ impl GitHub {
     pub(super) fn from_input(
         input: &SourceInput,
         context: &BuildContext,
-    ) -> Result<Built, Vec<OptionProblem>> {
+    ) -> Result<Built, Vec<KeyProblem>> {
         let ApiOptions { own: o, base, keys } =
             api_options::<GitHubOptions>(input, DEFAULT_BASE, true)?;
         let per_page = o
@@ -102,7 +100,7 @@ impl GitHub {
         let url = match o.mode {
             Mode::Search => {
                 let Some(q) = o.q else {
-                    return Err(vec![OptionProblem::new(
+                    return Err(vec![KeyProblem::new(
                         "q",
                         "mode = \"search\" needs a query q",
                     )]);
@@ -118,7 +116,7 @@ impl GitHub {
                 let valid =
                     repo.split('/').count() == 2 && repo.split('/').all(|part| !part.is_empty());
                 if !valid {
-                    return Err(vec![OptionProblem::new(
+                    return Err(vec![KeyProblem::new(
                         "repo",
                         "mode = \"releases\" needs repo = \"owner/name\"",
                     )]);

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use url::Url;
 
-use super::{
-    ApiOptions, BuildContext, Built, OptionProblem, api_options, parse_datetime, parse_json,
-};
+use super::{ApiOptions, BuildContext, Built, KeyProblem, api_options, parse_datetime, parse_json};
 use crate::model::article::ItemDraft;
 use crate::model::http::{FetchRequest, Payload};
 use crate::model::secret::ApiKey;
@@ -86,11 +84,11 @@ impl Guardian {
     pub(super) fn from_input(
         input: &SourceInput,
         context: &BuildContext,
-    ) -> Result<Built, Vec<OptionProblem>> {
+    ) -> Result<Built, Vec<KeyProblem>> {
         let ApiOptions { own: o, base, keys } =
             api_options::<GuardianOptions>(input, DEFAULT_BASE, true)?;
         if !matches!(o.order_by.as_str(), "newest" | "oldest" | "relevance") {
-            return Err(vec![OptionProblem::new(
+            return Err(vec![KeyProblem::new(
                 "order_by",
                 "must be newest, oldest or relevance",
             )]);

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::{ApiOptions, OptionProblem, api_options, parse_json, unix_time};
+use super::{ApiOptions, KeyProblem, api_options, parse_json, unix_time};
 use crate::model::article::ItemDraft;
 use crate::model::http::{FetchRequest, Payload};
 use crate::model::source::{ParseError, Parsed, Source, SourceInput};
@@ -65,7 +65,7 @@ impl HackerNews {
     ///
     /// # Errors
     /// Every problem with the keys, each naming its key.
-    pub(super) fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
+    pub(super) fn from_input(input: &SourceInput) -> Result<Self, Vec<KeyProblem>> {
         let ApiOptions {
             own: opts, base, ..
         } = api_options::<HnOptions>(input, DEFAULT_BASE, false)?;

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{OptionProblem, options, parse_datetime, required_url, text, unix_time};
+use super::{KeyProblem, options, parse_datetime, required_url, text, unix_time};
 use crate::model::article::ItemDraft;
 use crate::model::http::{FetchRequest, Payload};
 use crate::model::source::{ParseError, Parsed, Source, SourceInput};
@@ -50,7 +50,7 @@ impl JsonSource {
     ///
     /// # Errors
     /// Every problem with the keys, each naming its key.
-    pub(super) fn from_input(input: &SourceInput) -> Result<Self, Vec<OptionProblem>> {
+    pub(super) fn from_input(input: &SourceInput) -> Result<Self, Vec<KeyProblem>> {
         let mut problems = Vec::new();
         let url = required_url(input).map_err(|p| problems.push(p)).ok();
         let opts = options::<JsonOptions>(input)
@@ -67,7 +67,7 @@ impl JsonSource {
             ];
             for (key, pointer) in pointers {
                 if let Some(p) = pointer.filter(|p| !p.is_empty() && !p.starts_with('/')) {
-                    problems.push(OptionProblem::new(
+                    problems.push(KeyProblem::new(
                         key,
                         format!("JSON pointer must be empty or start with '/' (got {p:?}; did you mean \"/{p}\"?)"),
                     ));
@@ -157,7 +157,7 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn source(options: &[(&str, &str)]) -> Result<JsonSource, Vec<OptionProblem>> {
+    fn source(options: &[(&str, &str)]) -> Result<JsonSource, Vec<KeyProblem>> {
         let options: BTreeMap<String, Value> = options
             .iter()
             .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))

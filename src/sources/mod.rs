@@ -26,27 +26,9 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::model::http::Payload;
+pub use crate::model::keys::KeyProblem;
+use crate::model::keys::deserialize_keys;
 use crate::model::source::{Kind, ParseError, Source, SourceInput};
-
-/// A config problem inside one source, before the config module adds file
-/// and line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OptionProblem {
-    /// The key at fault, as written in the entry.
-    pub key: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl OptionProblem {
-    /// A problem with `key`.
-    pub fn new(key: &str, message: impl Into<String>) -> Self {
-        OptionProblem {
-            key: key.to_owned(),
-            message: message.into(),
-        }
-    }
-}
 
 /// What building a source needs besides its own keys.
 #[derive(Debug, Clone, Default)]
@@ -77,7 +59,7 @@ impl Built {
 ///
 /// # Errors
 /// Every problem with the entry's keys, each naming its key.
-pub fn build(input: &SourceInput, context: &BuildContext) -> Result<Built, Vec<OptionProblem>> {
+pub fn build(input: &SourceInput, context: &BuildContext) -> Result<Built, Vec<KeyProblem>> {
     match input.kind {
         Kind::Feed => Ok(Built::enabled(feed::FeedSource::from_input(input)?)),
         Kind::Json => Ok(Built::enabled(json::JsonSource::from_input(input)?)),
@@ -111,13 +93,13 @@ fn api_options<T: DeserializeOwned>(
     input: &SourceInput,
     default_base: &str,
     keyed: bool,
-) -> Result<ApiOptions<T>, Vec<OptionProblem>> {
+) -> Result<ApiOptions<T>, Vec<KeyProblem>> {
     let mut rest = input.options.clone();
-    let mut take = |key: &str| -> Result<Option<String>, OptionProblem> {
+    let mut take = |key: &str| -> Result<Option<String>, KeyProblem> {
         match rest.remove(key) {
             None => Ok(None),
             Some(serde_json::Value::String(text)) => Ok(Some(text)),
-            Some(other) => Err(OptionProblem::new(
+            Some(other) => Err(KeyProblem::new(
                 key,
                 format!("must be a string, not {other}"),
             )),
@@ -159,18 +141,18 @@ fn base_url(
     input: &SourceInput,
     default: &str,
     configured: Option<&str>,
-) -> Result<Url, OptionProblem> {
+) -> Result<Url, KeyProblem> {
     let text = configured.unwrap_or(default);
     let mut url =
-        Url::parse(text).map_err(|e| OptionProblem::new("base_url", format!("{text:?}: {e}")))?;
+        Url::parse(text).map_err(|e| KeyProblem::new("base_url", format!("{text:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(OptionProblem::new(
+        return Err(KeyProblem::new(
             "base_url",
             format!("{text:?}: only http and https are fetched"),
         ));
     }
     if input.url.is_some() {
-        return Err(OptionProblem::new(
+        return Err(KeyProblem::new(
             "url",
             format!(
                 "kind \"{}\" builds its own URLs; use base_url to point it elsewhere",
@@ -221,33 +203,34 @@ pub fn parse_json<T: DeserializeOwned>(payload: &Payload) -> Result<T, ParseErro
 ///
 /// # Errors
 /// The first key serde could not take, named.
-pub fn options<T: DeserializeOwned>(input: &SourceInput) -> Result<T, Vec<OptionProblem>> {
+pub fn options<T: DeserializeOwned>(input: &SourceInput) -> Result<T, Vec<KeyProblem>> {
     deserialize_options(input.kind, &input.options)
 }
 
 fn deserialize_options<T: DeserializeOwned>(
     kind: Kind,
     options: &BTreeMap<String, serde_json::Value>,
-) -> Result<T, Vec<OptionProblem>> {
+) -> Result<T, Vec<KeyProblem>> {
     let map: serde_json::Map<String, serde_json::Value> = options
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
-        let message = e.to_string();
-        // serde names the offending field in backticks; point the key at it.
-        let key = message
-            .split('`')
-            .nth(1)
-            .filter(|_| message.starts_with("unknown field") || message.contains("field `"))
-            .unwrap_or(kind.as_str())
-            .to_owned();
-        let message = if message.starts_with("unknown field") {
-            format!("not a key of kind \"{kind}\" ({message})")
-        } else {
-            message
-        };
-        vec![OptionProblem { key, message }]
+    deserialize_keys(&map, &serde_json::Map::new()).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|p| {
+                if p.message.starts_with("unknown field") {
+                    KeyProblem::new(
+                        &p.key,
+                        format!("not a key of kind \"{kind}\" ({})", p.message),
+                    )
+                } else if p.key.is_empty() {
+                    KeyProblem::new(kind.as_str(), p.message)
+                } else {
+                    p
+                }
+            })
+            .collect()
     })
 }
 
@@ -255,14 +238,14 @@ fn deserialize_options<T: DeserializeOwned>(
 ///
 /// # Errors
 /// A missing, unparsable or non-web URL.
-pub fn required_url(input: &SourceInput) -> Result<Url, OptionProblem> {
+pub fn required_url(input: &SourceInput) -> Result<Url, KeyProblem> {
     let text = input
         .url
         .as_deref()
-        .ok_or_else(|| OptionProblem::new("url", format!("kind \"{}\" needs a url", input.kind)))?;
-    let url = Url::parse(text).map_err(|e| OptionProblem::new("url", format!("{text:?}: {e}")))?;
+        .ok_or_else(|| KeyProblem::new("url", format!("kind \"{}\" needs a url", input.kind)))?;
+    let url = Url::parse(text).map_err(|e| KeyProblem::new("url", format!("{text:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(OptionProblem::new(
+        return Err(KeyProblem::new(
             "url",
             format!("{text:?}: only http and https are fetched"),
         ));

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use url::Url;
 
-use super::{
-    ApiOptions, BuildContext, Built, OptionProblem, api_options, parse_datetime, parse_json,
-};
+use super::{ApiOptions, BuildContext, Built, KeyProblem, api_options, parse_datetime, parse_json};
 use crate::model::article::ItemDraft;
 use crate::model::http::{FetchRequest, Header, Payload};
 use crate::model::secret::ApiKey;
@@ -78,7 +76,7 @@ impl NewsApi {
     pub(super) fn from_input(
         input: &SourceInput,
         context: &BuildContext,
-    ) -> Result<Built, Vec<OptionProblem>> {
+    ) -> Result<Built, Vec<KeyProblem>> {
         let ApiOptions { own: o, base, keys } =
             api_options::<NewsApiOptions>(input, DEFAULT_BASE, true)?;
         let (path, needs) = match o.endpoint {
@@ -95,7 +93,7 @@ impl NewsApi {
                 }
                 Endpoint::Everything => "everything needs q",
             };
-            return Err(vec![OptionProblem::new("endpoint", message)]);
+            return Err(vec![KeyProblem::new("endpoint", message)]);
         }
         let page_size = o.page_size.or(input.limit.map(|l| l.min(100) as u32));
         let url = super::api_url(
