@@ -86,29 +86,26 @@ pub(super) fn check(
     section("metrics", keys_of::<MetricsConfig>);
     section("alerts", keys_of::<AlertsConfig>);
     if let Some(sources) = table.get_mut("sources") {
-        match sources.as_array_mut() {
-            Some(entries) => {
-                for (index, entry) in entries.iter_mut().enumerate() {
-                    check_source(
-                        path,
-                        locator,
-                        index,
-                        entry,
-                        &mut problems,
-                        &mut broken_sources,
-                    );
-                }
+        if let Some(entries) = sources.as_array_mut() {
+            for (index, entry) in entries.iter_mut().enumerate() {
+                check_source(
+                    path,
+                    locator,
+                    index,
+                    entry,
+                    &mut problems,
+                    &mut broken_sources,
+                );
             }
-            None => {
-                problems.push(ConfigProblem {
-                    file: path.to_path_buf(),
-                    line: locator.table_key("sources", ""),
-                    source: None,
-                    key: "sources".to_owned(),
-                    message: "must be an array of tables ([[sources]])".to_owned(),
-                });
-                table.remove("sources");
-            }
+        } else {
+            problems.push(ConfigProblem {
+                file: path.to_path_buf(),
+                line: locator.table_key("sources", ""),
+                source: None,
+                key: "sources".to_owned(),
+                message: "must be an array of tables ([[sources]])".to_owned(),
+            });
+            table.remove("sources");
         }
     }
     Shape {
