@@ -438,12 +438,20 @@ async fn devto_and_github_map_their_fields() {
         (None, None),
         "empty and null fields"
     );
-    let devto_query = server
+    let devto_request = server
         .requests()
         .into_iter()
         .find(|r| r.path == "/api/articles")
-        .and_then(|r| r.query);
-    assert_eq!(devto_query.as_deref(), Some("top=7&tag=rust&per_page=10"));
+        .expect("DEV.to was asked");
+    assert_eq!(
+        devto_request.query.as_deref(),
+        Some("top=7&tag=rust&per_page=10")
+    );
+    assert_eq!(
+        header(&devto_request, "accept"),
+        Some("application/vnd.forem.api-v1+json"),
+        "plain application/json selects DEV.to's deprecated v0 API"
+    );
 
     let releases = stored(&env, "tokio");
     assert_eq!(
@@ -801,4 +809,173 @@ async fn a_credential_in_a_feed_url_is_never_stored_nor_printed() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn github_rate_limits_wait_for_the_reset_and_never_count_as_failures() {
+    let server = MockServer::start().await.expect("mock server");
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
+    // The primary limit: 403, nothing left, reset in an hour.
+    server.route(
+        "/primary/repos/o/r/releases",
+        json(r#"{"message":"API rate limit exceeded for 203.0.113.9.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}"#)
+            .status_code(403)
+            .header("x-ratelimit-remaining", "0")
+            .header("x-ratelimit-reset", &reset.to_string()),
+    );
+    // A secondary limit: 403 with Retry-After.
+    server.route(
+        "/secondary/repos/o/r/releases",
+        json(r#"{"message":"You have exceeded a secondary rate limit."}"#)
+            .status_code(403)
+            .header("retry-after", "120"),
+    );
+    let env = TestEnv::new(&config(
+        "max_consecutive_failures = 1",
+        &[
+            block(
+                "primary",
+                "github",
+                &server.url("/primary/"),
+                "mode = \"releases\"\nrepo = \"o/r\"",
+            ),
+            block(
+                "secondary",
+                "github",
+                &format!("http://localhost:{}/secondary/", server.port()),
+                "mode = \"releases\"\nrepo = \"o/r\"",
+            ),
+        ],
+    ));
+    let (code, report) = env.once_json().await;
+    assert_eq!(code, 1, "{report:#}");
+    let primary = source_line(&report, "primary");
+    let until = chrono::DateTime::from_timestamp(reset as i64, 0)
+        .expect("time")
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let error = primary["error"].as_str().expect("a reason");
+    assert!(
+        error.starts_with("rate limited until ") && error.ends_with("(HTTP 403)"),
+        "{error}"
+    );
+    let said = &error["rate limited until ".len()..error.len() - " (HTTP 403)".len()];
+    let said = chrono::DateTime::parse_from_rfc3339(said).expect("a time");
+    let want = chrono::DateTime::parse_from_rfc3339(&until).expect("a time");
+    assert!(
+        (said - want).num_seconds().abs() <= 2,
+        "the reset, not a guess: {error}"
+    );
+    assert_eq!(primary["attempts"], 1, "no retry before the reset");
+    let secondary = source_line(&report, "secondary")["error"]
+        .as_str()
+        .expect("a reason");
+    assert!(secondary.starts_with("rate limited until "), "{secondary}");
+
+    let breaker: Vec<(String, i64, Option<String>)> = env
+        .db()
+        .prepare("SELECT name, consecutive_failures, paused_until FROM sources ORDER BY name")
+        .and_then(|mut st| {
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .expect("sources");
+    assert!(
+        breaker
+            .iter()
+            .all(|(_, failures, paused)| *failures == 0 && paused.is_none()),
+        "a rate limit is never a failure, even with a breaker at 1: {breaker:?}"
+    );
+    let backoff: String = env
+        .db()
+        .query_row(
+            "SELECT backoff_until FROM hosts WHERE host = ?1",
+            [format!("127.0.0.1:{}", server.port())],
+            |r| r.get(0),
+        )
+        .expect("the host backs off, persisted");
+    let backoff = chrono::DateTime::parse_from_rfc3339(&backoff).expect("time");
+    assert!(
+        (backoff - want).num_seconds().abs() <= 2,
+        "until the reset: {backoff}"
+    );
+
+    let (_, again) = env.once_json().await;
+    assert_eq!(source_line(&again, "primary")["status"], "skipped");
+    assert_eq!(
+        server.hits("/primary/repos/o/r/releases"),
+        1,
+        "nothing is asked of a limited host before its reset"
+    );
+}
+
+#[tokio::test]
+async fn api_error_bodies_explain_4xx_answers() {
+    let server = MockServer::start().await.expect("mock server");
+    let key = "k-9a8b7c6d5e4f";
+    server.route(
+        "/news/v2/everything",
+        json(format!(r#"{{"status":"error","code":"parameterInvalid","message":"The q parameter is too long (you sent key {key})."}}"#))
+            .status_code(400),
+    );
+    server.route(
+        "/guardian/search",
+        json(r#"{"response":{"status":"error","message":"requested page is beyond the number of available pages"}}"#)
+            .status_code(400),
+    );
+    server.route(
+        "/github/search/repositories",
+        json(r#"{"message":"Validation Failed","documentation_url":"https://docs.github.com/rest/search"}"#)
+            .status_code(422),
+    );
+    server.route(
+        "/denied/search/repositories",
+        json(r#"{"message":"Bad credentials"}"#).status_code(401),
+    );
+    let env = TestEnv::new(&config(
+        "",
+        &[
+            block(
+                "news",
+                "newsapi",
+                &server.url("/news/"),
+                &format!("endpoint = \"everything\"\nq = \"rust\"\napi_key = \"{key}\""),
+            ),
+            block(
+                "guardian",
+                "guardian",
+                &server.url("/guardian/"),
+                "api_key = \"g-0123456789\"",
+            ),
+            block("github", "github", &server.url("/github/"), "q = \"rust\""),
+            block(
+                "denied",
+                "github",
+                &server.url("/denied/"),
+                "q = \"rust\"\napi_key_env = \"HERALD_TEST_GH\"",
+            ),
+        ],
+    ));
+    let (_, report) = env
+        .once_json_with_env(&[("HERALD_TEST_GH", "ghp-0123456789")])
+        .await;
+    assert_eq!(
+        source_line(&report, "news")["error"],
+        "API error: The q parameter is too long (you sent key [REDACTED]). (HTTP 400)"
+    );
+    assert_eq!(
+        source_line(&report, "guardian")["error"],
+        "API error: requested page is beyond the number of available pages (HTTP 400)"
+    );
+    assert_eq!(
+        source_line(&report, "github")["error"],
+        "API error: Validation Failed (HTTP 422)"
+    );
+    assert_eq!(
+        source_line(&report, "denied")["error"],
+        "unauthorized (check api_key_env HERALD_TEST_GH): API error: Bad credentials (HTTP 401)"
+    );
 }

@@ -93,6 +93,8 @@ pub(crate) struct Verdict {
     pub http_status: Option<u16>,
     /// Connection, DNS or timeout: could be our own network.
     pub network_failure: bool,
+    /// A rate limit: the server is fine, we are too eager.
+    pub rate_limited: bool,
 }
 
 /// True when the round looks like our machine lost its network: at least
@@ -124,9 +126,7 @@ pub(crate) fn next_state(
             gone_at: None,
         });
     }
-    if !verdict.status.is_failure()
-        || verdict.http_status == Some(429)
-        || (offline && verdict.network_failure)
+    if !verdict.status.is_failure() || verdict.rate_limited || (offline && verdict.network_failure)
     {
         return None;
     }
@@ -162,6 +162,7 @@ mod tests {
         status: FetchStatus::Failed,
         http_status: Some(500),
         network_failure: false,
+        rate_limited: false,
     };
     const MINUTE: Duration = Duration::from_secs(60);
 
@@ -190,6 +191,7 @@ mod tests {
             status: FetchStatus::Ok,
             http_status: Some(200),
             network_failure: false,
+            rate_limited: false,
         };
         let closed = next_state(&memory, ok, false, 5, MINUTE, at(300)).expect("closes");
         assert_eq!(
@@ -215,6 +217,7 @@ mod tests {
             status: FetchStatus::Failed,
             http_status: Some(429),
             network_failure: false,
+            rate_limited: true,
         };
         assert_eq!(
             next_state(&SourceMemory::default(), limited, false, 5, MINUTE, at(0)),
@@ -225,6 +228,7 @@ mod tests {
             status: FetchStatus::Failed,
             http_status: None,
             network_failure: true,
+            rate_limited: false,
         };
         assert!(looks_offline(&[refused, refused, refused, refused, FAILED]));
         assert!(!looks_offline(&[refused, FAILED, FAILED]));
@@ -237,6 +241,7 @@ mod tests {
             status: FetchStatus::Failed,
             http_status: Some(410),
             network_failure: false,
+            rate_limited: false,
         };
         let state =
             next_state(&SourceMemory::default(), gone, false, 5, MINUTE, at(0)).expect("gone");

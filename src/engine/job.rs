@@ -153,17 +153,47 @@ impl Failure {
     /// The one-line reason, in the operator's terms and with every secret of
     /// the source masked.
     pub fn describe(&self, spec: &SourceSpec) -> String {
-        let text = match self.http_status() {
-            Some(401 | 403) if matches!(self, Failure::Fetch(_)) => {
-                match spec.source.credential() {
-                    Some(key) => format!("unauthorized (check {})", key.hint),
-                    None => format!("unauthorized ({self})"),
-                }
+        let Failure::Fetch(FetchError::Status {
+            status,
+            retry_after,
+            rate_limited,
+            body,
+            ..
+        }) = self
+        else {
+            return redact(&self.to_string(), &spec.secrets());
+        };
+        let said = body
+            .as_deref()
+            .and_then(|body| spec.source.error_message(body))
+            .map(|message| format!("API error: {message} (HTTP {status})"));
+        let text = if *rate_limited {
+            match retry_after {
+                Some(wait) => format!(
+                    "rate limited until {} (HTTP {status})",
+                    (Utc::now() + chrono::Duration::from_std(*wait).unwrap_or_default())
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                None => format!("rate limited (HTTP {status})"),
             }
-            Some(429) if matches!(self, Failure::Fetch(_)) => "rate limited (HTTP 429)".to_owned(),
-            _ => self.to_string(),
+        } else if matches!(status, 401 | 403) {
+            let check = match spec.source.credential() {
+                Some(key) => format!("unauthorized (check {})", key.hint),
+                None => format!("unauthorized ({self})"),
+            };
+            match said {
+                Some(said) => format!("{check}: {said}"),
+                None => check,
+            }
+        } else {
+            said.unwrap_or_else(|| self.to_string())
         };
         redact(&text, &spec.secrets())
+    }
+
+    /// Whether the server said "slow down" (429, or a 403 rate limit).
+    pub fn is_rate_limit(&self) -> bool {
+        matches!(self, Failure::Fetch(error) if error.is_rate_limit())
     }
 }
 
@@ -378,6 +408,7 @@ fn outcome_of(
             FetchOutcome {
                 http_status: failure.http_status(),
                 network_failure: failure.is_network(),
+                rate_limited: failure.is_rate_limit(),
                 next_check: match &failure {
                     Failure::Fetch(error) => error.retry_after().map(|wait| ServerHint {
                         wait,
@@ -416,6 +447,7 @@ fn outcome_of(
                     .moved_to
                     .filter(|moved| may_remember(spec, requested, moved)),
                 network_failure: false,
+                rate_limited: false,
                 next_check,
                 host: None,
                 body_bytes: fetched.body_bytes,

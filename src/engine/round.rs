@@ -142,6 +142,7 @@ impl RoundRunner {
                     status: outcome.status,
                     http_status: outcome.http_status,
                     network_failure: outcome.network_failure,
+                    rate_limited: outcome.rate_limited,
                 },
             ));
         }

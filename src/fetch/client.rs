@@ -42,8 +42,15 @@ pub enum FetchError {
         status: u16,
         /// Its canonical reason phrase.
         reason: Option<&'static str>,
-        /// From `Retry-After` on 429 and 503.
+        /// How long the server asked us to wait: `Retry-After` (429, 503,
+        /// a 403 secondary rate limit) or the time to a rate limit's reset.
         retry_after: Option<Duration>,
+        /// A rate limit (429, or a 403 that says it is one): a wait, not a
+        /// failure of the source.
+        rate_limited: bool,
+        /// The start of the answer's body (at most 16 KiB), where APIs
+        /// explain their errors.
+        body: Option<Bytes>,
     },
     /// A redirect herald will not follow (loop, too many, bad scheme, private).
     #[error("redirect refused: {0}")]
@@ -62,7 +69,35 @@ pub enum FetchError {
     Other(String),
 }
 
+/// How much of an error answer's body is read: enough for any API's JSON
+/// explanation, never a whole error page.
+const ERROR_BODY_MAX: usize = 16 * 1024;
+
 impl FetchError {
+    /// A bare status answer (tests, and statuses without more to say).
+    pub fn http(status: u16) -> FetchError {
+        FetchError::Status {
+            status,
+            reason: StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason()),
+            retry_after: None,
+            rate_limited: false,
+            body: None,
+        }
+    }
+
+    /// Whether the server said "slow down" rather than "broken".
+    pub fn is_rate_limit(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Status {
+                rate_limited: true,
+                ..
+            }
+        )
+    }
+
     /// The HTTP status that came with the failure, if any.
     pub fn http_status(&self) -> Option<u16> {
         match self {
@@ -116,6 +151,30 @@ fn freshness(headers: &reqwest::header::HeaderMap) -> Option<ServerHint> {
         wait,
         reason: "Expires".to_owned(),
     })
+}
+
+/// Whether an error answer is a rate limit, and how long to wait: 429 is
+/// one; so is a 403 that says so, as GitHub's does (`x-ratelimit-remaining:
+/// 0` with `x-ratelimit-reset`, or a secondary limit with `Retry-After`).
+/// A 503's `Retry-After` is kept as a wait without being a rate limit.
+fn rate_limit(status: u16, headers: &reqwest::header::HeaderMap) -> (bool, Option<Duration>) {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let retry_after = text(RETRY_AFTER.as_str()).and_then(super::retry::parse_retry_after);
+    let exhausted = text("x-ratelimit-remaining").is_some_and(|v| v.trim() == "0");
+    let reset = text("x-ratelimit-reset")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|epoch| {
+            (std::time::UNIX_EPOCH + Duration::from_secs(epoch))
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        });
+    match status {
+        429 => (true, retry_after.or(reset.filter(|_| exhausted))),
+        403 if exhausted => (true, reset.or(retry_after)),
+        403 if retry_after.is_some() => (true, retry_after),
+        503 => (false, retry_after),
+        _ => (false, None),
+    }
 }
 
 /// Redirects followed before giving up (browsers and curl use similar limits).
@@ -345,14 +404,24 @@ impl HttpClient {
             });
         }
         if !status.is_success() {
-            let retry_after = matches!(status.as_u16(), 429 | 503)
-                .then(|| header(RETRY_AFTER))
-                .flatten()
-                .and_then(|v| super::retry::parse_retry_after(&v));
+            let (rate_limited, retry_after) = rate_limit(status.as_u16(), response.headers());
+            // APIs explain errors in the body: keep its start.
+            let mut body = BytesMut::new();
+            while body.len() < ERROR_BODY_MAX {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        let room = ERROR_BODY_MAX - body.len();
+                        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
             return Err(FetchError::Status {
                 status: status.as_u16(),
                 reason: status.canonical_reason(),
                 retry_after,
+                rate_limited,
+                body: (!body.is_empty()).then(|| body.freeze()),
             });
         }
         let limit = self.max_body_bytes;

@@ -32,7 +32,11 @@ pub struct RetryPolicy {
 pub(crate) fn should_retry(error: &FetchError) -> bool {
     match error {
         FetchError::Timeout(_) | FetchError::Connect(_) | FetchError::Dns { .. } => true,
-        FetchError::Status { status, .. } => matches!(status, 408 | 429 | 502 | 503 | 504),
+        FetchError::Status {
+            status,
+            rate_limited,
+            ..
+        } => *rate_limited || matches!(status, 408 | 429 | 502 | 503 | 504),
         FetchError::TooLarge { .. }
         | FetchError::Redirect(_)
         | FetchError::Blocked(_)
@@ -122,11 +126,7 @@ mod tests {
 
     #[test]
     fn transient_and_permanent_failures() {
-        let status = |status| FetchError::Status {
-            status,
-            reason: None,
-            retry_after: None,
-        };
+        let status = FetchError::http;
         for transient in [408, 429, 502, 503, 504] {
             assert!(should_retry(&status(transient)), "{transient}");
         }
@@ -167,13 +167,7 @@ mod tests {
         let (result, attempts): (Result<(), _>, _) =
             with_retries(policy, started + Duration::from_secs(60), || {
                 at.push(started.elapsed());
-                async {
-                    Err(FetchError::Status {
-                        status: 503,
-                        reason: None,
-                        retry_after: None,
-                    })
-                }
+                async { Err(FetchError::http(503)) }
             })
             .await;
         assert!(result.is_err());
@@ -208,6 +202,8 @@ mod tests {
                         status: 429,
                         reason: None,
                         retry_after: Some(Duration::from_secs(3)),
+                        rate_limited: true,
+                        body: None,
                     })
                 }
             })

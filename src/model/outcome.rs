@@ -85,6 +85,9 @@ pub struct FetchOutcome {
     pub moved_to: Option<Url>,
     /// The failure was at the network level (connection, DNS, timeout).
     pub network_failure: bool,
+    /// The server said "slow down" (429, or a 403 rate limit): a wait,
+    /// never a failure for the breaker; the host backs off.
+    pub rate_limited: bool,
     /// When the server wants to be checked next (capped at 24 h).
     pub next_check: Option<ServerHint>,
     /// `host:port` first contacted, for per-host backoff.
@@ -142,6 +145,7 @@ impl FetchOutcome {
             validators: None,
             moved_to: None,
             network_failure: false,
+            rate_limited: false,
             next_check: None,
             host: None,
             body_bytes: 0,

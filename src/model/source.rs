@@ -171,6 +171,30 @@ pub trait Source: Send + Sync + fmt::Debug {
     fn credential(&self) -> Option<&ApiKey> {
         None
     }
+    /// What an error answer's body says went wrong, for the failure's
+    /// one-line reason. The default reads the JSON shapes news APIs use
+    /// (`{"message": …}` as NewsAPI and GitHub send it, The Guardian's
+    /// `{"response": {"message": …}}`, `{"error": …}`); a kind with its own
+    /// shape overrides it.
+    fn error_message(&self, body: &[u8]) -> Option<String> {
+        api_error_message(body)
+    }
+}
+
+/// The message in a JSON error body, in the common shapes; at most 300
+/// characters on one line.
+pub fn api_error_message(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let message = value
+        .get("message")
+        .and_then(text)
+        .or_else(|| value.pointer("/response/message").and_then(text))
+        .or_else(|| value.pointer("/error/message").and_then(text))
+        .or_else(|| value.get("error").and_then(text))
+        .or_else(|| value.pointer("/errors/0/message").and_then(text))?;
+    let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!one_line.is_empty()).then(|| super::article::truncate_chars(&one_line, 300))
 }
 
 /// The values to scrub from anything printed about `source`.

@@ -66,7 +66,8 @@ impl DevTo {
 
 impl Source for DevTo {
     fn request(&self) -> FetchRequest {
-        FetchRequest::get(self.url.clone(), "application/json")
+        // Plain `application/json` selects the deprecated v0 API.
+        FetchRequest::get(self.url.clone(), "application/vnd.forem.api-v1+json")
     }
 
     fn parse(&self, payload: &Payload) -> Result<Parsed, ParseError> {

@@ -59,6 +59,12 @@ impl MockResponse {
         }
     }
 
+    /// The same answer with another status.
+    pub fn status_code(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
     /// Answers after `delay`.
     pub fn delayed(mut self, delay: Duration) -> Self {
         self.delay = delay;
@@ -145,6 +151,11 @@ impl MockServer {
             }
         });
         Ok(MockServer { addr, state, task })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
     }
 
     /// `http://127.0.0.1:PORT{path}`.

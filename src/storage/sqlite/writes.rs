@@ -183,12 +183,17 @@ pub(crate) fn record_fetch(
     Ok(stored)
 }
 
-/// A 429 or 503 puts the whole host in backoff: Retry-After when given,
-/// else double the last backoff (from one minute, at most a day). A
-/// successful answer from the host ends it.
+/// A rate limit (429, or a 403 that says so) or a 503 puts the whole host in
+/// backoff: until the limit resets or Retry-After when given, else double
+/// the last backoff (from one minute, at most a day). A successful answer
+/// from the host ends it.
 fn record_host(conn: &Connection, host: &str, outcome: &FetchOutcome) -> rusqlite::Result<()> {
-    match outcome.http_status {
-        Some(status @ (429 | 503)) => {
+    let limited = outcome
+        .rate_limited
+        .then_some(outcome.http_status)
+        .flatten();
+    match limited.or(outcome.http_status) {
+        Some(status) if limited.is_some() || matches!(status, 429 | 503) => {
             let asked = outcome
                 .next_check
                 .as_ref()
