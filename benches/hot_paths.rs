@@ -105,6 +105,8 @@ fn normalising(c: &mut Criterion) {
         summary: Some("<p>Some <a href=\"#\">summary</a> text with &eacute;ntities.</p>".into()),
         author: Some("Ann".into()),
         origin: None,
+        categories: vec!["World".into(), "Politics".into()],
+        enclosure: None,
     };
     let base = Url::parse("https://news.example/feed.xml").expect("static URL");
     c.bench_function("article_from_draft", |b| {
@@ -125,6 +127,8 @@ fn batch(round: usize, size: usize) -> FetchOutcome {
                 summary: Some("A summary of reasonable length for a news article.".into()),
                 author: Some("Ann".into()),
                 origin: None,
+                categories: Vec::new(),
+                enclosure: None,
             }
         })
         .collect();

@@ -58,6 +58,25 @@ pub fn atom(articles: &[StoredArticle], title: &str, updated: &str) -> String {
             "    <category term=\"{}\"/>\n",
             xml_escape(&a.source)
         ));
+        for category in &a.categories {
+            xml.push_str(&format!(
+                "    <category term=\"{}\"/>\n",
+                xml_escape(category)
+            ));
+        }
+        if let Some(enclosure) = &a.enclosure {
+            xml.push_str(&format!(
+                "    <link rel=\"enclosure\" href=\"{}\"",
+                xml_escape(&enclosure.url)
+            ));
+            if let Some(mime) = &enclosure.mime_type {
+                xml.push_str(&format!(" type=\"{}\"", xml_escape(mime)));
+            }
+            if let Some(length) = enclosure.length {
+                xml.push_str(&format!(" length=\"{length}\""));
+            }
+            xml.push_str("/>\n");
+        }
         if let Some(summary) = &a.summary {
             xml.push_str(&format!("    <summary>{}</summary>\n", xml_escape(summary)));
         }
@@ -77,7 +96,7 @@ pub fn json_feed(articles: &[StoredArticle], title: &str) -> serde_json::Value {
                 "url": a.url,
                 "title": a.title,
                 "date_published": a.published_at.as_deref().unwrap_or(&a.fetched_at),
-                "tags": [a.source],
+                "tags": std::iter::once(&a.source).chain(&a.categories).collect::<Vec<_>>(),
             });
             if let Some(summary) = &a.summary {
                 item["summary"] = json!(summary);
@@ -87,6 +106,16 @@ pub fn json_feed(articles: &[StoredArticle], title: &str) -> serde_json::Value {
             }
             if let Some(author) = &a.author {
                 item["authors"] = json!([{ "name": author }]);
+            }
+            if let Some(enclosure) = &a.enclosure {
+                let mut attachment = json!({ "url": enclosure.url });
+                if let Some(mime) = &enclosure.mime_type {
+                    attachment["mime_type"] = json!(mime);
+                }
+                if let Some(length) = enclosure.length {
+                    attachment["size_in_bytes"] = json!(length);
+                }
+                item["attachments"] = json!([attachment]);
             }
             item
         })

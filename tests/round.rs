@@ -124,7 +124,7 @@ async fn one_failing_source_never_stops_the_others() {
     assert_eq!(line["http_status"], 200);
     assert_eq!(
         line["error"],
-        "not a feed: no RSS, Atom or JSON Feed root element (HTTP 200)"
+        "not a feed: an HTML page that links no feed (HTTP 200)"
     );
 
     // The same reasons are in the database, next to the stored articles.

@@ -133,6 +133,9 @@ fn render(
                 ),
             },
         );
+        if !response.warnings.is_empty() {
+            let _ = writeln!(out, "  repaired: {}", response.warnings.join("; "));
+        }
         if let Some(limit) = spec.limit {
             let _ = writeln!(
                 out,

@@ -488,6 +488,7 @@ mod tests {
                     skip: (*status == FetchStatus::Skipped).then_some(SkipReason::StillRunning),
                     body_bytes: *body_bytes,
                     stored_late_ms: None,
+                    warnings: Vec::new(),
                 })
                 .collect(),
             totals: Totals {

@@ -74,8 +74,8 @@ pub struct ItemOutcome {
 pub enum JobReply {
     /// A source's own fetch (boxed: an outcome is large, an item reply small).
     Source(Box<FetchOutcome>),
-    /// One follow-up item of a source.
-    Item(ItemOutcome),
+    /// One follow-up item of a source (boxed too: an article is large).
+    Item(Box<ItemOutcome>),
 }
 
 /// A fetch and parse that went through: what a source's answer held.
@@ -101,6 +101,8 @@ pub struct Fetched {
     pub ttl: Option<Duration>,
     /// Size of the decompressed body.
     pub body_bytes: u64,
+    /// What the parser had to repair.
+    pub warnings: Vec<String>,
 }
 
 impl Fetched {
@@ -250,7 +252,9 @@ impl FetchJob {
     pub async fn run(&self, fetcher: &Fetcher) -> JobReply {
         match &self.follow_up {
             None => JobReply::Source(Box::new(self.run_source(fetcher).await)),
-            Some((index, request)) => JobReply::Item(self.run_item(fetcher, *index, request).await),
+            Some((index, request)) => {
+                JobReply::Item(Box::new(self.run_item(fetcher, *index, request).await))
+            }
         }
     }
 
@@ -266,11 +270,11 @@ impl FetchJob {
                 Duration::ZERO,
                 reason.to_owned(),
             ))),
-            Some((index, _)) => JobReply::Item(ItemOutcome {
+            Some((index, _)) => JobReply::Item(Box::new(ItemOutcome {
                 source: self.source.name.clone(),
                 index: *index,
                 result: Err(reason.to_owned()),
-            }),
+            })),
         }
     }
 
@@ -451,6 +455,7 @@ fn outcome_of(
                 next_check,
                 host: None,
                 body_bytes: fetched.body_bytes,
+                warnings: fetched.warnings,
                 skip: None,
                 cancelled: false,
             }
@@ -502,6 +507,7 @@ async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<
             freshness,
             ttl: None,
             body_bytes: 0,
+            warnings: Vec::new(),
         });
     }
     let payload = payload_of(response);
@@ -543,6 +549,7 @@ async fn parse_source(spec: &Arc<SourceSpec>, response: HttpResponse) -> Result<
         freshness,
         ttl: parsed.ttl,
         body_bytes,
+        warnings: parsed.warnings,
     })
 }
 

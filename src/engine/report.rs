@@ -50,6 +50,8 @@ pub struct SourceReport {
     pub error: Option<String>,
     /// Body size received (decompressed); 0 for a 304.
     pub body_bytes: u64,
+    /// What the parser repaired to read the answer (empty when nothing).
+    pub warnings: Vec<String>,
     /// Stored late: the commit waited this long for a write lock another
     /// process held (nothing was lost). Absent when it did not wait.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -118,6 +118,7 @@ impl RoundRunner {
             error: outcome.error.clone(),
             body_bytes: outcome.body_bytes,
             skip: outcome.skip.clone(),
+            warnings: outcome.warnings.clone(),
             stored_late_ms: None,
         };
         (line, Box::pin(self.storage.commit_fetch(round_id, outcome)))
@@ -362,7 +363,7 @@ impl RoundRunner {
                 JobReply::Source(outcome) => Some(*outcome),
                 JobReply::Item(item) => {
                     let name = item.source.clone();
-                    let complete = gathering.get_mut(&name).is_some_and(|g| g.add(item));
+                    let complete = gathering.get_mut(&name).is_some_and(|g| g.add(*item));
                     if complete {
                         gathering.remove(&name).map(Gathering::finish)
                     } else {

@@ -15,6 +15,23 @@ pub const MAX_TITLE_CHARS: usize = 300;
 pub const MAX_SUMMARY_CHARS: usize = 2_000;
 /// Author and origin names longer than this are cut.
 pub const MAX_NAME_CHARS: usize = 200;
+/// At most this many categories are kept per article, each at most
+/// [`MAX_CATEGORY_CHARS`] characters: enough to filter on, never a dump.
+pub const MAX_CATEGORIES: usize = 20;
+/// A category longer than this is cut.
+pub const MAX_CATEGORY_CHARS: usize = 100;
+
+/// A file attached to an item (a podcast episode, an image): its URL, and
+/// what the feed says of its type and size.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Enclosure {
+    /// Where the file is (absolute once cleaned).
+    pub url: String,
+    /// Its MIME type, as the feed says.
+    pub mime_type: Option<String>,
+    /// Its size in bytes, as the feed says.
+    pub length: Option<u64>,
+}
 
 /// An item as a parser found it, before any cleaning: fields may hold HTML,
 /// entities, relative links or nonsense dates.
@@ -32,6 +49,10 @@ pub struct ItemDraft {
     pub author: Option<String>,
     /// The outlet behind an aggregator API (NewsAPI's `source.name`).
     pub origin: Option<String>,
+    /// Categories or tags, as found.
+    pub categories: Vec<String>,
+    /// The first enclosure, as found (its URL may be relative).
+    pub enclosure: Option<Enclosure>,
 }
 
 /// A cleaned article, ready to store: `url` is canonical and unique per article.
@@ -49,6 +70,10 @@ pub struct Article {
     pub author: Option<String>,
     /// The outlet behind an aggregator API.
     pub origin: Option<String>,
+    /// Plain-text categories, without duplicates, in the feed's order.
+    pub categories: Vec<String>,
+    /// The first enclosure with an http(s) URL.
+    pub enclosure: Option<Enclosure>,
     /// Hash of the normalised title: the same headline syndicated under
     /// different URLs shares it, so readers can collapse duplicates.
     pub fingerprint: String,
@@ -95,6 +120,29 @@ impl Article {
         let published_at = draft
             .published_at
             .filter(|at| *at <= now + Duration::days(1));
+        let mut categories: Vec<String> = Vec::new();
+        for category in &draft.categories {
+            if categories.len() == MAX_CATEGORIES {
+                break;
+            }
+            let clean = truncate_chars(&plain_text(category), MAX_CATEGORY_CHARS);
+            if !clean.is_empty() && !categories.contains(&clean) {
+                categories.push(clean);
+            }
+        }
+        let enclosure = draft.enclosure.as_ref().and_then(|e| {
+            let url = match base {
+                Some(base) => base.join(e.url.trim()),
+                None => Url::parse(e.url.trim()),
+            }
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))?;
+            Some(Enclosure {
+                url: url.into(),
+                mime_type: clean_optional(e.mime_type.as_deref(), MAX_NAME_CHARS),
+                length: e.length,
+            })
+        });
         Ok(Article {
             fingerprint: fingerprint(&title),
             title,
@@ -103,6 +151,8 @@ impl Article {
             summary: clean_optional(draft.summary.as_deref(), MAX_SUMMARY_CHARS),
             author: clean_optional(draft.author.as_deref(), MAX_NAME_CHARS),
             origin: clean_optional(draft.origin.as_deref(), MAX_NAME_CHARS),
+            categories,
+            enclosure,
         })
     }
 }

@@ -96,6 +96,8 @@ pub struct FetchOutcome {
     pub body_bytes: u64,
     /// Why it was skipped, when it was.
     pub skip: Option<SkipReason>,
+    /// What the parser had to repair to read the answer.
+    pub warnings: Vec<String>,
     /// Cut off by a shutdown: neither success nor failure (the breaker,
     /// alerts and the source's last status ignore it).
     pub cancelled: bool,
@@ -150,6 +152,7 @@ impl FetchOutcome {
             host: None,
             body_bytes: 0,
             skip: None,
+            warnings: Vec::new(),
             cancelled: false,
         }
     }

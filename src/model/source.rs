@@ -114,14 +114,16 @@ pub struct Parsed {
     pub follow_ups: Vec<FetchRequest>,
     /// The feed's own idea of how often to check it (RSS `<ttl>`).
     pub ttl: Option<std::time::Duration>,
+    /// What had to be repaired to read it (`bare ampersand escaped ×3`);
+    /// empty when nothing was. A repaired feed is still `ok`.
+    pub warnings: Vec<String>,
 }
 
 impl From<Vec<ItemDraft>> for Parsed {
     fn from(items: Vec<ItemDraft>) -> Self {
         Parsed {
             items,
-            follow_ups: Vec::new(),
-            ttl: None,
+            ..Parsed::default()
         }
     }
 }

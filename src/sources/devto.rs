@@ -81,6 +81,7 @@ impl Source for DevTo {
                 summary: a.description,
                 author: a.user.and_then(|u| u.name),
                 origin: None,
+                ..ItemDraft::default()
             })
             .collect::<Vec<_>>()
             .into())

@@ -180,6 +180,7 @@ impl Source for GitHub {
                         summary: r.description,
                         author: r.owner.and_then(|o| o.login),
                         origin: None,
+                        ..ItemDraft::default()
                     })
                     .collect()
             }
@@ -201,6 +202,7 @@ impl Source for GitHub {
                             summary: r.body,
                             author: r.author.and_then(|a| a.login),
                             origin: None,
+                            ..ItemDraft::default()
                         }
                     })
                     .collect()

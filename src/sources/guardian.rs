@@ -156,6 +156,7 @@ impl Source for Guardian {
                     summary,
                     author,
                     origin: None,
+                    ..ItemDraft::default()
                 }
             })
             .collect::<Vec<_>>()

@@ -105,9 +105,8 @@ impl Source for HackerNews {
             })
             .collect();
         Ok(Parsed {
-            items: Vec::new(),
             follow_ups,
-            ttl: None,
+            ..Parsed::default()
         })
     }
 
@@ -128,6 +127,7 @@ impl Source for HackerNews {
             summary: item.text,
             author: item.by,
             origin: None,
+            ..ItemDraft::default()
         }))
     }
 }

@@ -95,7 +95,8 @@ impl Source for JsonSource {
     }
 
     fn parse(&self, payload: &Payload) -> Result<Parsed, ParseError> {
-        let text = text::decode_json(&payload.body, payload.content_type.as_deref());
+        let mut repairs = super::repairs::Repairs::default();
+        let text = text::decode_json(&payload.body, payload.content_type.as_deref(), &mut repairs);
         let root: Value =
             serde_json::from_str(&text).map_err(|e| ParseError::Json(e.to_string()))?;
         let items = root.pointer(&self.items).ok_or_else(|| {
@@ -108,7 +109,7 @@ impl Source for JsonSource {
                 type_name(items)
             ))
         })?;
-        Ok(items
+        let items = items
             .iter()
             .map(|item| ItemDraft {
                 title: string_at(item, &self.title),
@@ -117,9 +118,14 @@ impl Source for JsonSource {
                 summary: self.summary.as_deref().and_then(|p| string_at(item, p)),
                 author: self.author.as_deref().and_then(|p| string_at(item, p)),
                 origin: None,
+                ..ItemDraft::default()
             })
-            .collect::<Vec<_>>()
-            .into())
+            .collect();
+        Ok(Parsed {
+            items,
+            warnings: repairs.into_warnings(),
+            ..Parsed::default()
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 //! request and how to read the answer. Adding a kind means one file, one
 //! [`Kind`] variant and one line in [`build`].
 
+pub mod date;
 mod devto;
 pub mod feed;
 mod github;
@@ -16,12 +17,12 @@ mod hackernews;
 mod json;
 mod keys;
 mod newsapi;
+mod repairs;
 mod text;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -29,6 +30,7 @@ use crate::model::http::Payload;
 pub use crate::model::keys::KeyProblem;
 use crate::model::keys::deserialize_keys;
 use crate::model::source::{Kind, ParseError, Source, SourceInput};
+pub use date::{parse_date as parse_datetime, unix_time};
 
 /// What building a source needs besides its own keys.
 #[derive(Debug, Clone, Default)]
@@ -189,7 +191,11 @@ pub fn api_url(base: &Url, path: &str, query: &[(&str, Option<String>)]) -> Url 
 /// # Errors
 /// [`ParseError::Json`] for a body that is not JSON, [`ParseError::Shape`] for JSON of another shape.
 pub fn parse_json<T: DeserializeOwned>(payload: &Payload) -> Result<T, ParseError> {
-    let text = text::decode_json(&payload.body, payload.content_type.as_deref());
+    let text = text::decode_json(
+        &payload.body,
+        payload.content_type.as_deref(),
+        &mut repairs::Repairs::default(),
+    );
     serde_json::from_str(&text).map_err(|e| {
         if e.is_data() {
             ParseError::Shape(e.to_string())
@@ -251,53 +257,4 @@ pub fn required_url(input: &SourceInput) -> Result<Url, KeyProblem> {
         ));
     }
     Ok(url)
-}
-
-/// Reads the date formats news APIs use: RFC 3339, RFC 2822, a bare
-/// `YYYY-MM-DD HH:MM:SS` (taken as UTC), a date alone, or unix seconds.
-pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Some(at.with_timezone(&Utc));
-    }
-    if let Ok(at) = DateTime::parse_from_rfc2822(text) {
-        return Some(at.with_timezone(&Utc));
-    }
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(text, format) {
-            return Some(naive.and_utc());
-        }
-    }
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return date.and_hms_opt(0, 0, 0).map(|n| n.and_utc());
-    }
-    text.parse::<i64>().ok().and_then(unix_time)
-}
-
-/// Unix seconds (or milliseconds, for values too large to be seconds).
-pub fn unix_time(value: i64) -> Option<DateTime<Utc>> {
-    const MS_THRESHOLD: i64 = 100_000_000_000;
-    let seconds = if value.abs() >= MS_THRESHOLD {
-        value / 1000
-    } else {
-        value
-    };
-    Utc.timestamp_opt(seconds, 0).single()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_in_common_formats() {
-        let want = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).single();
-        assert_eq!(parse_datetime("2026-11-22T10:00:00Z"), want);
-        assert_eq!(parse_datetime("2026-11-22T12:00:00+02:00"), want);
-        assert_eq!(parse_datetime("Sun, 22 Nov 2026 10:00:00 GMT"), want);
-        assert_eq!(parse_datetime("2026-11-22 10:00:00"), want);
-        assert_eq!(parse_datetime("1795341600"), want);
-        assert_eq!(unix_time(1_795_341_600_000), want);
-        assert_eq!(parse_datetime("yesterday-ish"), None);
-    }
 }

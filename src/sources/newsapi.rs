@@ -147,6 +147,7 @@ impl Source for NewsApi {
                 summary: a.description,
                 author: a.author,
                 origin: a.source.and_then(|s| s.name),
+                ..ItemDraft::default()
             })
             .collect::<Vec<_>>()
             .into())

@@ -79,6 +79,10 @@ pub struct StoredArticle {
     pub author: Option<String>,
     /// The outlet behind an aggregator API.
     pub origin: Option<String>,
+    /// Its categories, as the source gave them.
+    pub categories: Vec<String>,
+    /// Its first enclosure (a podcast episode, an image).
+    pub enclosure: Option<crate::model::article::Enclosure>,
 }
 
 /// What the database knows about one source.
@@ -108,6 +112,8 @@ pub struct SourceRow {
     pub articles: i64,
     /// `new` of its most recent fetch.
     pub last_new: Option<i64>,
+    /// What the parser had to repair in its last answered fetch.
+    pub warnings: Vec<String>,
 }
 
 /// One round, for `stats`.

@@ -3,16 +3,39 @@
 //! They use their own read-only connection, so they are safe while the
 //! daemon runs: WAL readers never block the writer and hold no write lock.
 //! The commands are one-shot and synchronous; nothing here runs on an
-//! async runtime.
+//! async runtime. A read command never migrates, so columns added by a
+//! later schema version are read only when the file has them.
 
 use std::collections::HashMap;
 
+use crate::model::article::Enclosure;
 use crate::model::http::Validators;
 use crate::storage::StorageError;
 use crate::storage::rows::{RoundRow, SourceRow, SourceStats, StoredArticle};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
+/// The columns [`article`] reads, each prefixed with `table` (`a.` or
+/// nothing); placeholders for the ones an older schema lacks.
+fn article_columns(conn: &Connection, table: &str) -> rusqlite::Result<String> {
+    let extra = if super::schema::version(conn)? >= 4 {
+        format!(
+            "{table}categories, {table}enclosure_url, {table}enclosure_type, {table}enclosure_length"
+        )
+    } else {
+        "NULL, NULL, NULL, NULL".to_owned()
+    };
+    Ok(format!(
+        "{table}id, {table}source, {table}title, {table}url, {table}published_at, {table}fetched_at, \
+         {table}summary, {table}author, {table}origin, {extra}, {table}fingerprint"
+    ))
+}
+
+/// Column of the fingerprint in [`article_columns`].
+const FINGERPRINT: usize = 13;
+
 fn article(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredArticle> {
+    let categories: Option<String> = row.get(9)?;
+    let enclosure_url: Option<String> = row.get(10)?;
     Ok(StoredArticle {
         id: row.get(0)?,
         source: row.get(1)?,
@@ -23,6 +46,19 @@ fn article(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredArticle> {
         summary: row.get(6)?,
         author: row.get(7)?,
         origin: row.get(8)?,
+        categories: categories
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default(),
+        enclosure: match enclosure_url {
+            Some(url) => Some(Enclosure {
+                url,
+                mime_type: row.get(11)?,
+                length: row
+                    .get::<_, Option<i64>>(12)?
+                    .and_then(|l| u64::try_from(l).ok()),
+            }),
+            None => None,
+        },
     })
 }
 
@@ -36,9 +72,9 @@ pub(crate) fn latest(
     sources: &[String],
     since: Option<&str>,
 ) -> rusqlite::Result<Vec<StoredArticle>> {
-    let mut sql = String::from(
-        "SELECT id, source, title, url, published_at, fetched_at, summary, author, origin, fingerprint
-         FROM articles WHERE 1 = 1",
+    let mut sql = format!(
+        "SELECT {} FROM articles WHERE 1 = 1",
+        article_columns(conn, "")?
     );
     let mut args: Vec<String> = Vec::new();
     if !sources.is_empty() {
@@ -57,7 +93,7 @@ pub(crate) fn latest(
     ));
     let mut statement = conn.prepare(&sql)?;
     let rows = statement.query_map(params_from_iter(args.iter()), |row| {
-        Ok((article(row)?, row.get::<_, String>(9)?))
+        Ok((article(row)?, row.get::<_, String>(FINGERPRINT)?))
     })?;
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(limit);
@@ -94,13 +130,14 @@ pub(crate) fn search(
         }
         _ => StorageError::Sqlite(e),
     };
-    let mut statement = conn.prepare(
-        "SELECT a.id, a.source, a.title, a.url, a.published_at, a.fetched_at, a.summary, a.author, a.origin
+    let mut statement = conn.prepare(&format!(
+        "SELECT {}
          FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid
          WHERE articles_fts MATCH ?1
          ORDER BY bm25(articles_fts, 10.0, 1.0), coalesce(a.published_at, a.fetched_at) DESC
          LIMIT ?2",
-    )?;
+        article_columns(conn, "a.")?
+    ))?;
     let rows = statement
         .query_map(rusqlite::params![query, limit as i64], article)
         .map_err(bad_query)?;
@@ -132,14 +169,23 @@ pub(crate) fn validators_of(
 
 /// The state of every source the database has seen, by name.
 pub(crate) fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, SourceRow>> {
-    let mut statement = conn.prepare(
+    // What the parser repaired in the last fetch that got an answer
+    // (a database before version 4 does not record it).
+    let warnings = if super::schema::version(conn)? >= 4 {
+        "(SELECT f.warnings FROM fetches f
+          WHERE f.source = s.name AND f.status IN ('ok', 'not_modified', 'failed', 'timeout')
+          ORDER BY f.id DESC LIMIT 1)"
+    } else {
+        "NULL"
+    };
+    let mut statement = conn.prepare(&format!(
         "SELECT s.name, s.last_success_at, s.last_attempt_at, s.last_status, s.last_error,
                 s.consecutive_failures, s.paused_until, s.gone_at, s.moved_to, s.next_check_at,
                 (SELECT count(*) FROM articles a WHERE a.source = s.name),
                 (SELECT f.new FROM fetches f WHERE f.source = s.name ORDER BY f.id DESC LIMIT 1),
-                s.next_check_reason
-         FROM sources s",
-    )?;
+                s.next_check_reason, {warnings}
+         FROM sources s"
+    ))?;
     let rows = statement.query_map([], |row| {
         Ok((
             row.get::<_, String>(0)?,
@@ -156,6 +202,10 @@ pub(crate) fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, Sou
                 articles: row.get(10)?,
                 last_new: row.get(11)?,
                 next_check_reason: row.get(12)?,
+                warnings: row
+                    .get::<_, Option<String>>(13)?
+                    .and_then(|json| serde_json::from_str(&json).ok())
+                    .unwrap_or_default(),
             },
         ))
     })?;

@@ -109,6 +109,15 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE rounds ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
     ",
+    // 4: an article's categories (a JSON array) and first enclosure; what
+    // the parser repaired to read each fetch (a JSON array).
+    "
+    ALTER TABLE articles ADD COLUMN categories TEXT;
+    ALTER TABLE articles ADD COLUMN enclosure_url TEXT;
+    ALTER TABLE articles ADD COLUMN enclosure_type TEXT;
+    ALTER TABLE articles ADD COLUMN enclosure_length INTEGER;
+    ALTER TABLE fetches ADD COLUMN warnings TEXT;
+    ",
 ];
 
 /// The version a fully migrated database reports.

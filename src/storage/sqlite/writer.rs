@@ -485,6 +485,8 @@ mod tests {
                     summary: Some("replayed summary".to_owned()),
                     author: None,
                     origin: None,
+                    categories: Vec::new(),
+                    enclosure: None,
                 })
                 .collect(),
             error: None,

@@ -82,6 +82,13 @@ pub(crate) fn index_new_articles(conn: &Connection, after_id: i64) -> rusqlite::
     .execute([after_id])
 }
 
+/// A list as a JSON array, or NULL when it is empty.
+fn json_list(list: &[String]) -> Option<String> {
+    (!list.is_empty())
+        .then(|| serde_json::to_string(list).ok())
+        .flatten()
+}
+
 /// Inserts the articles (a canonical URL already stored counts as seen), the
 /// fetch row, and updates the source's state.
 pub(crate) fn record_fetch(
@@ -92,11 +99,13 @@ pub(crate) fn record_fetch(
     let fetched_at = timestamp(outcome.finished_at);
     let mut stored = Stored::default();
     let mut insert = conn.prepare_cached(
-        "INSERT INTO articles (source, title, url, published_at, fetched_at, summary, author, origin, fingerprint)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        "INSERT INTO articles (source, title, url, published_at, fetched_at, summary, author, origin,
+                               categories, enclosure_url, enclosure_type, enclosure_length, fingerprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12, ?13, ?9)
          ON CONFLICT (url) DO NOTHING",
     )?;
     for article in &outcome.articles {
+        let enclosure = article.enclosure.as_ref();
         let inserted = insert.execute(params![
             outcome.source,
             article.title,
@@ -107,6 +116,12 @@ pub(crate) fn record_fetch(
             article.author,
             article.origin,
             article.fingerprint,
+            json_list(&article.categories),
+            enclosure.map(|e| e.url.as_str()),
+            enclosure.and_then(|e| e.mime_type.as_deref()),
+            enclosure
+                .and_then(|e| e.length)
+                .map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
         ])?;
         if inserted == 1 {
             stored.new += 1;
@@ -115,8 +130,8 @@ pub(crate) fn record_fetch(
         }
     }
     conn.prepare_cached(
-        "INSERT INTO fetches (round_id, source, status, http_status, elapsed_ms, attempts, new, seen, dropped, failed_items, error, finished_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO fetches (round_id, source, status, http_status, elapsed_ms, attempts, new, seen, dropped, failed_items, error, finished_at, warnings)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         round_id,
@@ -131,6 +146,7 @@ pub(crate) fn record_fetch(
         outcome.failed_items as i64,
         outcome.error,
         fetched_at,
+        json_list(&outcome.warnings),
     ])?;
     if outcome.cancelled {
         // Cut off by a shutdown: the source's state says what it last really did.
