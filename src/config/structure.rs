@@ -12,7 +12,7 @@ use super::ConfigProblem;
 use super::locate::Locator;
 use super::raw::{AlertsConfig, DaemonConfig, MetricsConfig, RawSource};
 use crate::fetch::ClientSettings;
-use crate::model::keys::{KeyProblem, deserialize_keys};
+use crate::model::keys::{KeyProblem, deserialize_keys, edit_distance};
 use crate::telemetry::LogConfig;
 
 /// The sections a config file may have.
@@ -242,22 +242,4 @@ fn tidy(message: &str) -> String {
         "unknown key {field}; {hint}known keys: {}",
         known.join(", ")
     )
-}
-
-/// Levenshtein distance, for "did you mean" on keys of a dozen characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }

@@ -113,21 +113,23 @@ pub fn read(payload: &Payload) -> Result<Feed, ParseError> {
         })?
     } else {
         let text = text::decode_xml(body, content_type, &mut repairs);
+        if !text.contains('<') {
+            return Err(ParseError::Feed(
+                "the body is neither XML nor JSON (no markup at all)".to_owned(),
+            ));
+        }
         match xml::parse(&text, &payload.url, &mut repairs) {
             Ok(doc) => doc,
+            // An HTML page (even one that fails as XML) is answered with the
+            // feeds it links: that is what the operator most likely wanted.
             Err(xml::NotAFeed::Html) => return Err(not_a_feed_html(&text, &payload.url)),
-            Err(xml::NotAFeed::Root(name)) if discover::looks_like_html(&text) => {
-                let _ = name;
+            Err(_) if discover::looks_like_html(&text) => {
                 return Err(not_a_feed_html(&text, &payload.url));
             }
             Err(xml::NotAFeed::Root(name)) => {
                 return Err(ParseError::Feed(format!(
                     "no RSS, Atom or JSON Feed root element (the document is <{name}>)"
                 )));
-            }
-            Err(xml::NotAFeed::Unreadable(reason)) if discover::looks_like_html(&text) => {
-                let _ = reason;
-                return Err(not_a_feed_html(&text, &payload.url));
             }
             Err(xml::NotAFeed::Unreadable(reason)) => {
                 return Err(ParseError::Feed(format!("unreadable: {reason}")));

@@ -28,6 +28,8 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 use url::Url;
 
+use crate::model::keys::edit_distance;
+
 use crate::model::article::{Enclosure, ItemDraft};
 use crate::sources::date::parse_date;
 use crate::sources::repairs::Repairs;
@@ -233,6 +235,8 @@ impl<'r> Builder<'r> {
                 self.prefixes.insert(prefix.to_owned());
             }
         }
+        let lower = local.to_ascii_lowercase();
+        self.close_what_this_implies(&lower);
         let base = attr(&attributes, "xml:base").and_then(|b| {
             let parent = self.current_base().unwrap_or(&self.base);
             parent.join(b.trim()).ok()
@@ -250,7 +254,6 @@ impl<'r> Builder<'r> {
             capture.text.push('>');
             return Ok(());
         }
-        let lower = local.to_ascii_lowercase();
         let Some(format) = self.format else {
             return self.root(&lower, &attributes, index);
         };
@@ -277,6 +280,54 @@ impl<'r> Builder<'r> {
         }
         self.item_field(format, prefix, &lower, &attributes, index);
         Ok(())
+    }
+
+    /// An element that cannot be inside what is open closes it: a feed field
+    /// ends an unclosed text field (`<title>A<link>…`), and an item ends an
+    /// unclosed item. HTML inside content (`<b>`, `<p>`) stays content.
+    fn close_what_this_implies(&mut self, lower: &str) {
+        if let Some(capture) = &self.capture {
+            const FIELDS: &[&str] = &[
+                "title",
+                "link",
+                "description",
+                "pubdate",
+                "guid",
+                "author",
+                "category",
+                "enclosure",
+                "comments",
+                "item",
+                "entry",
+                "id",
+                "updated",
+                "published",
+                "content",
+                "encoded",
+                "creator",
+                "date",
+                "subject",
+                "issued",
+                "modified",
+            ];
+            let markup = matches!(capture.target, Target::Summary | Target::Content);
+            if FIELDS.contains(&lower) || (!markup && matches!(lower, "summary" | "source")) {
+                self.repairs.note("unclosed element closed");
+                let at = capture.frame;
+                self.close_to(at, false);
+            }
+        }
+        if let (Some(format), Some(item)) = (self.format, &self.item) {
+            let is_item = match format {
+                Format::Rss | Format::Rdf => lower == "item",
+                Format::Atom | Format::Atom03 => lower == "entry",
+            };
+            if is_item {
+                self.repairs.note("unclosed element closed");
+                let at = item.frame;
+                self.close_to(at, false);
+            }
+        }
     }
 
     /// The first element decides what the document is.
@@ -630,6 +681,12 @@ impl<'r> Builder<'r> {
     /// `</name>`: closes what it names, as forgivingly as it can.
     fn end(&mut self, name: &str) {
         let capture_frame = self.capture.as_ref().map(|c| c.frame);
+        // Summaries and content are HTML: a stray `</b>` there is the
+        // author's markup, not the feed's structure.
+        let in_markup = self
+            .capture
+            .as_ref()
+            .is_some_and(|c| matches!(c.target, Target::Summary | Target::Content));
         let matches = |frame: &Frame| {
             *frame.name == *name
                 || split_name(&frame.name)
@@ -641,7 +698,7 @@ impl<'r> Builder<'r> {
             // Inside captured content: close what it names there, or keep a
             // stray end tag as content.
             (Some(at), Some(frame)) if at > frame => self.close_to(at, false),
-            (None, Some(frame)) if self.stack.len() > frame + 1 => {
+            (None, Some(frame)) if in_markup || self.stack.len() > frame + 1 => {
                 if let Some(capture) = &mut self.capture {
                     capture.text.push_str("</");
                     capture
@@ -651,7 +708,14 @@ impl<'r> Builder<'r> {
                 }
             }
             (Some(at), _) => self.close_to(at, true),
-            (None, _) if !self.stack.is_empty() => {
+            // A typo'd end tag (`</titel>` for `<title>`) closes what it
+            // plainly meant; anything else is dropped, so one stray tag
+            // cannot close the item or channel around it.
+            (None, _)
+                if self.stack.last().is_some_and(|top| {
+                    edit_distance(split_name(&top.name).1, split_name(name).1) <= 2
+                }) =>
+            {
                 self.repairs
                     .note("mismatched end tag read as the open element's");
                 self.close_top();
