@@ -213,3 +213,125 @@ fn every_fixture_has_an_expectation_and_every_expectation_a_fixture() {
     expectations.sort();
     assert_eq!(feeds, expectations);
 }
+
+/// Pieces that have broken feed readers: half references, section markers,
+/// entity declarations, byte-order marks, encodings, JSON structure.
+const SNIPPETS: &[&[u8]] = &[
+    b"&",
+    b"&amp",
+    b"&#",
+    b"&#x110000;",
+    b"&#99999999999999999999;",
+    b"&nbsp",
+    b"<",
+    b"</",
+    b"</item>",
+    b"<item>",
+    b"<entry>",
+    b"<![CDATA[",
+    b"]]>",
+    b"<!DOCTYPE r [<!ENTITY a \"&a;&a;\"><!ENTITY b \"&a;\">]>",
+    b"<!ENTITY",
+    b"xml:base=\"::\"",
+    b" xml:base=\"../../../\"",
+    b"<content type=\"application/octet-stream\" mode=\"base64\">",
+    b"\xef\xbb\xbf",
+    b"\xff\xfe",
+    b"\x00",
+    b"\xff",
+    b"<?xml version=\"1.0\" encoding=\"utf-16\"?>",
+    b"<?xml version=\"1.0\" encoding=\"no-such-charset\"?>",
+    b"{",
+    b"\"items\":[",
+    b"\"\\ud800\"",
+    b"<pubDate>Sun, 99 Foo 99999 99:99:99 +9999</pubDate>",
+    b"<enclosure url=\"\" length=\"-1\" type=\"\"/>",
+];
+
+/// One change to a fixture, its position given as a fraction of the length.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Truncate(f64),
+    FlipByte(f64, u8),
+    Insert(f64, usize),
+    Duplicate(f64, f64),
+    Delete(f64, f64),
+}
+
+fn mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0.0..1.0).prop_map(Mutation::Truncate),
+        (0.0..1.0, any::<u8>()).prop_map(|(at, b)| Mutation::FlipByte(at, b)),
+        (0.0..1.0, 0..SNIPPETS.len()).prop_map(|(at, s)| Mutation::Insert(at, s)),
+        (0.0..1.0, 0.0..1.0).prop_map(|(a, b)| Mutation::Duplicate(a, b)),
+        (0.0..1.0, 0.0..1.0).prop_map(|(a, b)| Mutation::Delete(a, b)),
+    ]
+}
+
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+fn apply(body: &mut Vec<u8>, change: &Mutation) {
+    let at = |fraction: f64, len: usize| ((fraction * len as f64) as usize).min(len);
+    match *change {
+        Mutation::Truncate(f) => body.truncate(at(f, body.len())),
+        Mutation::FlipByte(f, byte) => {
+            if !body.is_empty() {
+                let i = at(f, body.len() - 1);
+                body[i] = byte;
+            }
+        }
+        Mutation::Insert(f, snippet) => {
+            let i = at(f, body.len());
+            body.splice(i..i, SNIPPETS[snippet].iter().copied());
+        }
+        Mutation::Duplicate(a, b) | Mutation::Delete(a, b) => {
+            let (start, end) = (at(a.min(b), body.len()), at(a.max(b), body.len()));
+            if matches!(change, Mutation::Duplicate(..)) {
+                let copy = body[start..end].to_vec();
+                body.splice(end..end, copy);
+            } else {
+                body.drain(start..end);
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    // Short in CI; `HERALD_FUZZ_CASES=200000 cargo test --release --test feeds
+    // mutated` is the long run.
+    #![proptest_config(proptest::test_runner::Config {
+        cases: std::env::var("HERALD_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(400),
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    })]
+
+    /// Nothing about feed content may panic: any mutation of any fixture is
+    /// read (or refused) and its items cleaned without one.
+    #[test]
+    fn mutated_fixtures_never_panic(
+        which in 0usize..10_000,
+        changes in proptest::collection::vec(mutation(), 1..6),
+    ) {
+        let all = cases();
+        let case = &all[which % all.len()];
+        let mut body = case.body.clone();
+        for change in &changes {
+            apply(&mut body, change);
+        }
+        let url = Url::parse(&format!("{BASE}{}", case.name)).expect("fixture URL");
+        let payload = Payload {
+            body: bytes::Bytes::from(body),
+            content_type: case.expected["content_type"].as_str().map(str::to_owned),
+            url: url.clone(),
+        };
+        if let Ok(feed) = feed::read(&payload) {
+            for draft in &feed.parsed.items {
+                let _ = Article::from_draft(draft, Some(&url), Utc::now());
+            }
+        }
+    }
+}

@@ -456,3 +456,110 @@ async fn characters_xml_forbids_never_reach_the_database_or_the_export() {
     let entries = herald::sources::feed::parse_feed(&payload).expect("well-formed");
     assert_eq!(entries.len(), 5);
 }
+
+/// A feed with everyday markup errors: a bare ampersand (twice), an HTML
+/// entity XML does not define, a misspelled end tag. Categories and an
+/// enclosure ride along.
+const REPAIRED_FEED: &str = "<rss version=\"2.0\"><channel><title>Fish & Chips Weekly</title>\
+<language>en</langauge>\
+<item><title>Fish & Chips&nbsp;prices</title><link>https://fish.example/1</link>\
+<category>Food</category><category>Prices</category>\
+<enclosure url=\"/audio/1.mp3\" type=\"audio/mpeg\" length=\"12345\"/></item>\
+</channel></rss>";
+
+#[tokio::test]
+async fn a_repaired_feed_is_ok_and_says_what_was_repaired_in_every_place() {
+    let server = MockServer::start().await.expect("mock server");
+    server.route(
+        "/repaired.xml",
+        MockResponse::ok("application/rss+xml", REPAIRED_FEED.as_bytes().to_vec()),
+    );
+    serve_feed(&server, "/clean.xml", 2, std::time::Duration::ZERO);
+    let env = TestEnv::new(&config(
+        "",
+        &[
+            feed_source("fishy", &server.url("/repaired.xml")),
+            feed_source("clean", &server.url("/clean.xml")),
+        ],
+    ));
+    let want = [
+        "bare ampersand escaped ×2",
+        "HTML entity decoded",
+        "mismatched end tag read as the open element's",
+    ];
+
+    // 1. `once --format json`: ok, with the repairs; the clean feed has none.
+    let (code, report) = env.once_json().await;
+    assert_eq!(code, 0, "{report:#}");
+    let fishy = source_line(&report, "fishy");
+    assert_eq!(fishy["status"], "ok", "{fishy:#}");
+    assert_eq!(fishy["new"], 1, "{fishy:#}");
+    let warnings: Vec<&str> = fishy["warnings"]
+        .as_array()
+        .expect("warnings array")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for part in want {
+        assert!(warnings.contains(&part), "{part:?} in {warnings:?}");
+    }
+    assert_eq!(
+        source_line(&report, "clean")["warnings"],
+        serde_json::json!([])
+    );
+
+    // 2. `sources --format json`: the last fetch's repairs.
+    let sources = json_of(&env, &["sources", "--format", "json"]).await;
+    let row = sources
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == "fishy"))
+        .unwrap_or_else(|| panic!("fishy in {sources:#}"));
+    assert_eq!(row["state"]["warnings"], fishy["warnings"], "{row:#}");
+    let clean = sources
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == "clean"))
+        .expect("clean row");
+    assert_eq!(clean["state"]["warnings"], serde_json::json!([]));
+
+    // 3. `fetch --explain`: one "repaired:" line naming them.
+    let output = env.herald(&["fetch", "fishy", "--explain"]).await;
+    let explain = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{explain}");
+    let line = explain
+        .lines()
+        .find(|l| l.trim_start().starts_with("repaired:"))
+        .unwrap_or_else(|| panic!("no repaired: line in\n{explain}"));
+    for part in want {
+        assert!(line.contains(part), "{part:?} in {line}");
+    }
+
+    // The article itself: the title repaired, categories and the enclosure
+    // (resolved against the feed's URL) kept and exported.
+    let feed = json_of(&env, &["export", "--format", "json", "--source", "fishy"]).await;
+    let item = &feed["items"][0];
+    assert_eq!(
+        item["title"], "Fish & Chips prices",
+        "whitespace, nbsp included, collapsed"
+    );
+    assert_eq!(item["tags"], serde_json::json!(["fishy", "Food", "Prices"]));
+    assert_eq!(
+        item["attachments"],
+        serde_json::json!([{
+            "url": server.url("/audio/1.mp3"),
+            "mime_type": "audio/mpeg",
+            "size_in_bytes": 12345
+        }])
+    );
+    let atom = env
+        .herald(&["export", "--format", "atom", "--source", "fishy"])
+        .await;
+    let atom = String::from_utf8_lossy(&atom.stdout);
+    assert!(atom.contains("<category term=\"Food\"/>"), "{atom}");
+    assert!(
+        atom.contains(&format!(
+            "<link rel=\"enclosure\" href=\"{}\" type=\"audio/mpeg\" length=\"12345\"/>",
+            server.url("/audio/1.mp3")
+        )),
+        "{atom}"
+    );
+}

@@ -502,6 +502,11 @@ case("not-feed-svg", '<svg xmlns="http://www.w3.org/2000/svg"><circle r="1"/></s
      {"error": "not a feed: no RSS, Atom or JSON Feed root element (the document is <svg>)"})
 case("not-feed-sitemap", '<?xml version="1.0"?><urlset><url><loc>https://x.example/</loc></url></urlset>',
      {"error": "not a feed: no RSS, Atom or JSON Feed root element (the document is <urlset>)"})
+case(
+    "junk-markup-after-root",
+    rss(rss_item()) + "<title>after</title>" + rss_item("Item two", "https://news.example/2"),
+    {"items": [item(), item("Item two", "https://news.example/2")], "warnings": ["markup after the root element read ×2"]},
+)
 case("not-feed-plain-text", "Service temporarily unavailable", {"error": "not a feed"})
 
 

@@ -257,6 +257,11 @@ impl<'r> Builder<'r> {
         let Some(format) = self.format else {
             return self.root(&lower, &attributes, index);
         };
+        if index == 0 {
+            // A second document glued after the first (a CMS appending its
+            // footer, two feeds concatenated): read on, and say so.
+            self.repairs.note("markup after the root element read");
+        }
         if self.item.is_none() {
             let is_item = match format {
                 Format::Rss | Format::Rdf => lower == "item",
@@ -273,7 +278,11 @@ impl<'r> Builder<'r> {
                 self.container = Some(index);
                 return Ok(());
             }
-            if self.container == Some(index - 1) {
+            // (A second root after the first closed sits at index 0.)
+            if index
+                .checked_sub(1)
+                .is_some_and(|parent| self.container == Some(parent))
+            {
                 self.feed_field(prefix, &lower, &attributes, index);
             }
             return Ok(());
