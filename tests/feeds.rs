@@ -301,10 +301,10 @@ fn apply(body: &mut Vec<u8>, change: &Mutation) {
 }
 
 proptest::proptest! {
-    // Short in CI; `HERALD_FUZZ_CASES=200000 cargo test --release --test feeds
+    // Short in CI; `HERALD_FUZZ_CASES=20000000 cargo test --release --test feeds
     // mutated` is the long run.
     #![proptest_config(proptest::test_runner::Config {
-        cases: std::env::var("HERALD_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(400),
+        cases: std::env::var("HERALD_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(4000),
         failure_persistence: None,
         ..proptest::test_runner::Config::default()
     })]
@@ -316,7 +316,8 @@ proptest::proptest! {
         which in 0usize..10_000,
         changes in proptest::collection::vec(mutation(), 1..6),
     ) {
-        let all = cases();
+        static ALL: std::sync::OnceLock<Vec<Case>> = std::sync::OnceLock::new();
+        let all = ALL.get_or_init(cases);
         let case = &all[which % all.len()];
         let mut body = case.body.clone();
         for change in &changes {
