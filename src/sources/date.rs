@@ -20,6 +20,11 @@ pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Some(at.with_timezone(&Utc));
     }
+    // The strict RFC 2822 form is what most RSS writes: read it the cheap
+    // way first.
+    if let Ok(at) = DateTime::parse_from_rfc2822(text) {
+        return Some(at.with_timezone(&Utc));
+    }
     if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') && !text.starts_with('-') {
         if let Ok(number) = text.parse::<i64>() {
             if text.len() >= 9 {
@@ -97,7 +102,7 @@ fn digits(text: &str, count: usize) -> Option<(u32, &str)> {
 }
 
 /// RFC 822 and its relatives, read word by word: a weekday is skipped, a
-/// month name, a day, a year (two digits: 1970–2069), a time and a zone
+/// month name, a day, a year (two digits: 2000–2049 and 1950–1999, as RFC 2822 says), a time and a zone
 /// are picked up in whatever order they come.
 fn words(text: &str) -> Option<DateTime<Utc>> {
     let mut day = None;
@@ -105,15 +110,16 @@ fn words(text: &str) -> Option<DateTime<Utc>> {
     let mut year: Option<i32> = None;
     let mut time = None;
     let mut offset = None;
-    let cleaned: String = text
-        .chars()
-        .map(|c| if c == ',' { ' ' } else { c })
-        .collect();
-    for word in cleaned.split_whitespace() {
-        let lower = word.to_ascii_lowercase();
-        if let Some(m) = month_of(&lower) {
+    // Every feed item's date passes here: no allocation on the way.
+    let mut buffer = [0; 16];
+    for word in text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        let lower = lower_ascii(word, &mut buffer);
+        if let Some(m) = lower.and_then(month_of) {
             month = Some(m);
-        } else if is_weekday(&lower) {
+        } else if lower.is_some_and(is_weekday) {
         } else if word.contains(':') && time.is_none() {
             time = Some(clock(word)?);
         } else if word.bytes().all(|b| b.is_ascii_digit()) {
@@ -121,7 +127,7 @@ fn words(text: &str) -> Option<DateTime<Utc>> {
             match (word.len(), day, year) {
                 (1 | 2, None, _) if (1..=31).contains(&n) => day = Some(n as u32),
                 (4, _, None) => year = Some(n),
-                (2, Some(_), None) => year = Some(if n < 70 { 2000 + n } else { 1900 + n }),
+                (2, Some(_), None) => year = Some(if n < 50 { 2000 + n } else { 1900 + n }),
                 _ => return None,
             }
         } else if let Some(z) = zone(word) {
@@ -143,6 +149,24 @@ fn words(text: &str) -> Option<DateTime<Utc>> {
         .from_local_datetime(&local)
         .single()
         .map(|at| at.with_timezone(&Utc))
+}
+
+/// `word` in ASCII lower case, in `buffer`; `None` when it is longer than
+/// any month, weekday or zone name, or not ASCII.
+fn lower_ascii<'b>(word: &str, buffer: &'b mut [u8; 16]) -> Option<&'b str> {
+    fold_ascii(word, buffer, <[u8]>::make_ascii_lowercase)
+}
+
+/// `word` copied into `buffer` and case-folded there by `fold`.
+fn fold_ascii<'b>(word: &str, buffer: &'b mut [u8; 16], fold: fn(&mut [u8])) -> Option<&'b str> {
+    let bytes = word.as_bytes();
+    if bytes.len() > buffer.len() || !word.is_ascii() {
+        return None;
+    }
+    let out = &mut buffer[..bytes.len()];
+    out.copy_from_slice(bytes);
+    fold(out);
+    std::str::from_utf8(out).ok()
 }
 
 /// `10:00`, `10:00:05`, `10:00:05.123`.
@@ -212,8 +236,9 @@ fn zone(word: &str) -> Option<FixedOffset> {
     if word.is_empty() {
         return FixedOffset::east_opt(0);
     }
-    let upper = word.to_ascii_uppercase();
-    let hours = match upper.as_str() {
+    let mut buffer = [0; 16];
+    let upper = fold_ascii(word, &mut buffer, <[u8]>::make_ascii_uppercase)?;
+    let hours = match upper {
         "Z" | "UT" | "UTC" | "GMT" | "WET" => Some(0),
         "BST" | "CET" | "WEST" => Some(1),
         "CEST" | "EET" => Some(2),
@@ -241,26 +266,26 @@ fn zone(word: &str) -> Option<FixedOffset> {
     let signed = upper
         .strip_prefix("UTC")
         .or_else(|| upper.strip_prefix("GMT"))
-        .unwrap_or(&upper);
+        .unwrap_or(upper);
     let (sign, digits) = match signed.as_bytes().first()? {
         b'+' => (1, &signed[1..]),
         b'-' => (-1, &signed[1..]),
         _ => return None,
     };
-    let digits: String = digits.chars().filter(|c| *c != ':').collect();
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    let mut values = [0_i32; 4];
+    let mut count = 0;
+    for b in digits.bytes().filter(|b| *b != b':') {
+        if !b.is_ascii_digit() || count == values.len() {
+            return None;
+        }
+        values[count] = i32::from(b - b'0');
+        count += 1;
     }
-    let (h, m) = match digits.len() {
-        1 | 2 => (digits.parse::<i32>().ok()?, 0),
-        3 => (
-            digits[..1].parse::<i32>().ok()?,
-            digits[1..].parse::<i32>().ok()?,
-        ),
-        4 => (
-            digits[..2].parse::<i32>().ok()?,
-            digits[2..].parse::<i32>().ok()?,
-        ),
+    let (h, m) = match count {
+        1 => (values[0], 0),
+        2 => (values[0] * 10 + values[1], 0),
+        3 => (values[0], values[1] * 10 + values[2]),
+        4 => (values[0] * 10 + values[1], values[2] * 10 + values[3]),
         _ => return None,
     };
     FixedOffset::east_opt(sign * (h * 3600 + m * 60))

@@ -122,8 +122,10 @@ pub(super) fn parse(text: &str, base: &Url, repairs: &mut Repairs) -> Result<Doc
 /// One open element.
 #[derive(Debug)]
 struct Frame {
-    /// As written, prefix included.
-    name: Box<str>,
+    /// Where its name (as written, prefix included) sits in
+    /// [`Builder::names`]: one buffer for every open name, so opening an
+    /// element allocates nothing.
+    name: std::ops::Range<usize>,
     /// Its `xml:base`, resolved (or the inherited one).
     base: Option<Url>,
 }
@@ -184,6 +186,8 @@ struct Builder<'r> {
     format: Option<Format>,
     /// Index of the element whose children are the feed's own fields.
     container: Option<usize>,
+    /// The open elements' names, end to end (see [`Frame::name`]).
+    names: String,
     doc: Document,
     item: Option<Item>,
     capture: Option<Capture>,
@@ -205,6 +209,7 @@ impl<'r> Builder<'r> {
             stack: Vec::new(),
             format: None,
             container: None,
+            names: String::new(),
             doc: Document::default(),
             item: None,
             capture: None,
@@ -235,22 +240,24 @@ impl<'r> Builder<'r> {
                 self.prefixes.insert(prefix.to_owned());
             }
         }
-        let lower = local.to_ascii_lowercase();
+        let lower = ascii_lowercase(local);
         self.close_what_this_implies(&lower);
         let base = attr(&attributes, "xml:base").and_then(|b| {
             let parent = self.current_base().unwrap_or(&self.base);
             parent.join(b.trim()).ok()
         });
         let index = self.stack.len();
+        let start = self.names.len();
+        self.names.push_str(name);
         self.stack.push(Frame {
-            name: name.into(),
+            name: start..self.names.len(),
             base,
         });
         // Markup inside captured content is content: keep it as tags, which
         // the article cleaner strips (with word breaks for block elements).
         if let Some(capture) = &mut self.capture {
             capture.text.push('<');
-            capture.text.push_str(&local.to_ascii_lowercase());
+            capture.text.push_str(&lower);
             capture.text.push('>');
             return Ok(());
         }
@@ -416,7 +423,7 @@ impl<'r> Builder<'r> {
             return;
         }
         let atom = matches!(format, Format::Atom | Format::Atom03);
-        let prefix = prefix.map(str::to_ascii_lowercase);
+        let prefix = prefix.map(ascii_lowercase);
         let target = match (prefix.as_deref(), lower) {
             (None | Some("atom"), "title") => Some(Target::Title),
             (None | Some("atom"), "link") => {
@@ -696,11 +703,10 @@ impl<'r> Builder<'r> {
             .capture
             .as_ref()
             .is_some_and(|c| matches!(c.target, Target::Summary | Target::Content));
+        let names = &self.names;
         let matches = |frame: &Frame| {
-            *frame.name == *name
-                || split_name(&frame.name)
-                    .1
-                    .eq_ignore_ascii_case(split_name(name).1)
+            let open = &names[frame.name.clone()];
+            open == name || split_name(open).1.eq_ignore_ascii_case(split_name(name).1)
         };
         let found = self.stack.iter().rposition(matches);
         match (found, capture_frame) {
@@ -722,7 +728,10 @@ impl<'r> Builder<'r> {
             // cannot close the item or channel around it.
             (None, _)
                 if self.stack.last().is_some_and(|top| {
-                    edit_distance(split_name(&top.name).1, split_name(name).1) <= 2
+                    edit_distance(
+                        split_name(&self.names[top.name.clone()]).1,
+                        split_name(name).1,
+                    ) <= 2
                 }) =>
             {
                 self.repairs
@@ -757,13 +766,16 @@ impl<'r> Builder<'r> {
         if let Some(capture) = &mut self.capture {
             if capture.frame < index {
                 capture.text.push_str("</");
-                capture
-                    .text
-                    .push_str(&split_name(&frame.name).1.to_ascii_lowercase());
+                let local = split_name(&self.names[frame.name.clone()]).1;
+                let at = capture.text.len();
+                capture.text.push_str(local);
+                capture.text[at..].make_ascii_lowercase();
                 capture.text.push('>');
+                self.names.truncate(frame.name.start);
                 return;
             }
         }
+        self.names.truncate(frame.name.start);
         if self.capture.as_ref().is_some_and(|c| c.frame == index) {
             if let Some(capture) = self.capture.take() {
                 self.finish_capture(capture, frame.base.as_ref());
@@ -799,10 +811,15 @@ impl<'r> Builder<'r> {
             };
             text = decoded;
         }
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
+        if text.trim().is_empty() {
             return;
         }
+        // Most fields need no trimming: keep the captured buffer then.
+        let end = text.trim_end().len();
+        text.truncate(end);
+        let start = text.len() - text.trim_start().len();
+        text.drain(..start);
+        let trimmed = text.as_str();
         let link = |builder: &Builder<'_>| match base.or_else(|| builder.current_base()) {
             Some(base) => base
                 .join(trimmed)
@@ -810,7 +827,7 @@ impl<'r> Builder<'r> {
             None => trimmed.to_owned(),
         };
         match capture.target {
-            Target::FeedTitle => self.doc.title = Some(trimmed.to_owned()),
+            Target::FeedTitle => self.doc.title = Some(text),
             Target::FeedLink => self.doc.link = Some(link(self)),
             Target::Ttl => {
                 self.doc.ttl = trimmed
@@ -834,13 +851,13 @@ impl<'r> Builder<'r> {
                     Target::Content => &mut item.content,
                     Target::Author => &mut item.author,
                     Target::Category => {
-                        item.categories.push(trimmed.to_owned());
+                        item.categories.push(text);
                         return;
                     }
                     Target::FeedTitle | Target::FeedLink | Target::Ttl => return,
                 };
                 if slot.is_none() {
-                    *slot = Some(link.unwrap_or_else(|| trimmed.to_owned()));
+                    *slot = Some(link.unwrap_or(text));
                 }
             }
         }
@@ -889,6 +906,15 @@ impl<'r> Builder<'r> {
             }
         }
         Ok(self.doc)
+    }
+}
+
+/// `name` in ASCII lower case, borrowed when it already is (most names).
+fn ascii_lowercase(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
     }
 }
 
