@@ -145,6 +145,94 @@ fn batch(round: usize, size: usize) -> FetchOutcome {
     }
 }
 
+/// Words for realistic titles and summaries: the full-text index's cost
+/// grows with the words it is given.
+const WORDS: &[&str] = &[
+    "canal",
+    "reactor",
+    "tariff",
+    "satellite",
+    "signal",
+    "rally",
+    "market",
+    "strike",
+    "quantum",
+    "railway",
+    "border",
+    "summit",
+    "chip",
+    "compiler",
+    "kernel",
+    "treaty",
+    "protocol",
+    "pipeline",
+    "glacier",
+    "vote",
+    "storm",
+    "startup",
+    "league",
+    "orbit",
+    "audit",
+    "climate",
+    "museum",
+    "vaccine",
+    "forest",
+    "ferry",
+    "drought",
+    "virus",
+    "rocket",
+    "minister",
+    "festival",
+    "island",
+    "merger",
+    "harbor",
+    "river",
+    "election",
+    "opera",
+    "archive",
+];
+
+/// `count` words picked deterministically from `seed`.
+fn words(seed: usize, count: usize) -> String {
+    (0..count)
+        .map(|i| WORDS[(seed * 31 + i * 17 + i * i) % WORDS.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One feed's worth of articles as the bench mock serves them: a 6-word
+/// title and a 25-word summary (about 200 bytes).
+fn realistic_fetch(feed: usize, items: usize) -> FetchOutcome {
+    let now = Utc::now();
+    let articles = (0..items)
+        .map(|i| {
+            let title = format!("Feed {feed} story {i}: {}", words(feed + i, 5));
+            Article {
+                fingerprint: fingerprint(&title),
+                title,
+                url: format!("https://news.example.com/feed/{feed}/item/{i}"),
+                published_at: Some(now - chrono::Duration::hours(i as i64)),
+                summary: Some(words(feed * 7 + i, 25)),
+                author: None,
+                origin: None,
+                categories: Vec::new(),
+                enclosure: None,
+            }
+        })
+        .collect();
+    FetchOutcome {
+        http_status: Some(200),
+        articles,
+        error: None,
+        ..FetchOutcome::without_response(
+            &format!("s{feed}"),
+            FetchStatus::Ok,
+            Duration::from_millis(100),
+            String::new(),
+        )
+    }
+}
+
 fn storing(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -170,6 +258,62 @@ fn storing(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+    group.finish();
+
+    // A wave of a round as it reaches the writer: 100 feeds of 20
+    // articles, each its own commit, all queued at once (group commit),
+    // into a copy of a database that already holds one round (20,000
+    // articles): every sample starts from the same state, so the figure
+    // does not drift as the database grows under the benchmark.
+    let template = dir.path().join("template.db");
+    runtime.block_on(async {
+        let storage = Storage::open(&template, Role::Once).await.expect("open");
+        let round = storage.begin_round("bench", 1000).await.expect("round");
+        let pending: Vec<_> = (0..1000)
+            .map(|feed| storage.commit_fetch(round, realistic_fetch(feed, 20)))
+            .collect();
+        for commit in pending {
+            commit.await.expect("stored");
+        }
+        storage.close().await.expect("closed");
+    });
+    let mut group = c.benchmark_group("writer");
+    group.throughput(Throughput::Elements(2000));
+    group.sample_size(30);
+    group.bench_function("wave_100_feeds_x_20_after_a_round", |b| {
+        b.iter_custom(|iterations| {
+            let mut spent = Duration::ZERO;
+            for iteration in 0..iterations {
+                let copy = dir.path().join(format!("wave-{iteration}.db"));
+                std::fs::copy(&template, &copy).expect("copy template");
+                let storage = runtime
+                    .block_on(Storage::open(&copy, Role::Once))
+                    .expect("open copy");
+                let round = runtime
+                    .block_on(storage.begin_round("bench", 100))
+                    .expect("round");
+                let wave: Vec<FetchOutcome> = (0..100)
+                    .map(|feed| realistic_fetch(10_000 + feed, 20))
+                    .collect();
+                let started = std::time::Instant::now();
+                runtime.block_on(async {
+                    let pending: Vec<_> = wave
+                        .into_iter()
+                        .map(|outcome| storage.commit_fetch(round, outcome))
+                        .collect();
+                    for commit in pending {
+                        commit.await.expect("stored");
+                    }
+                });
+                spent += started.elapsed();
+                runtime.block_on(storage.close()).expect("closed");
+                for suffix in ["", "-wal", "-shm", ".lock"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
+                }
+            }
+            spent
+        })
     });
     group.finish();
 }

@@ -34,15 +34,24 @@ pub fn fetcher(config: &Config) -> Result<Fetcher> {
     ))
 }
 
-/// The worker pool `config` asks for.
+/// The worker pool `config` asks for, its HTTP clients already being built
+/// in the background for the enabled sources. Must be called inside the
+/// runtime.
 ///
 /// # Errors
 /// As [`fetcher`].
 pub fn start_pool(config: &Config) -> Result<WorkerPool> {
+    let fetcher = fetcher(config)?;
+    let first_requests: Vec<_> = config
+        .enabled_sources()
+        .iter()
+        .map(|spec| spec.source.request().url)
+        .collect();
+    fetcher.warm_up(&first_requests);
     Ok(WorkerPool::start(
         config.daemon.workers,
         config.daemon.queue_capacity,
-        fetcher(config)?,
+        fetcher,
     ))
 }
 
@@ -85,8 +94,9 @@ pub async fn once_with_progress(
     config: &Config,
     progress: Option<Progress>,
 ) -> Result<RoundReport> {
-    let storage = Storage::open(&config.daemon.database, Role::Once).await?;
+    // The pool first: its HTTP clients are built while the database opens.
     let pool = start_pool(config)?;
+    let storage = Storage::open(&config.daemon.database, Role::Once).await?;
     let runner = runner_for(
         config,
         &pool,

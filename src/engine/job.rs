@@ -205,6 +205,12 @@ impl Fetcher {
         Fetcher { client, retry }
     }
 
+    /// Builds, in the background, the HTTP clients `urls` need (see
+    /// [`HttpClient::warm_up`]).
+    pub fn warm_up(&self, urls: &[url::Url]) {
+        self.client.warm_up(urls);
+    }
+
     /// Fetches `request` for `spec` and parses the answer, as a round does.
     /// Transient failures are retried (never past `deadline`), unless
     /// `trace` is given: then one attempt is made and every hop's headers

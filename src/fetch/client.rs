@@ -18,6 +18,47 @@ use super::guard::{self, GuardedResolver};
 
 use crate::model::http::{FetchRequest, Header, ServerHint, Validators};
 
+/// Which of [`HttpClient`]'s clients fetches `url` for a source that is
+/// `trusted` (private addresses allowed).
+fn client_slot(trusted: bool, url: &Url) -> usize {
+    usize::from(trusted) * 2 + usize::from(url.scheme() == "https")
+}
+
+/// What a reqwest client is built from (cheap to keep, slow to build).
+#[derive(Debug)]
+struct ClientRecipe {
+    user_agent: HeaderValue,
+    timeout: Duration,
+    connect_timeout: Duration,
+    /// `http.resolve`: host names pinned to addresses.
+    pins: Arc<HashMap<String, std::net::IpAddr>>,
+}
+
+impl ClientRecipe {
+    /// Builds a client; blocking when `tls` (it reads the system's
+    /// certificates). A client without `tls` trusts no certificate at all
+    /// and is only ever given `http` URLs.
+    fn build(&self, block_private: bool, tls: bool) -> Result<reqwest::Client, FetchError> {
+        let builder = if tls {
+            reqwest::Client::builder()
+        } else {
+            reqwest::Client::builder().tls_certs_only(std::iter::empty())
+        };
+        builder
+            .user_agent(self.user_agent.clone())
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(GuardedResolver {
+                block_private,
+                pins: Arc::clone(&self.pins),
+            })
+            .build()
+            .map_err(|e| FetchError::Other(root_cause(&e)))
+    }
+}
+
 /// Why a request produced no usable body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
@@ -223,12 +264,21 @@ pub struct Exchange {
 
 /// One `reqwest::Client` for the whole process: it pools connections, so a
 /// round over many feeds on one host reuses them.
+///
+/// Four reqwest clients: for sources whose configured URL is public
+/// (private addresses refused) or private (or when private networks are
+/// allowed), each for plain `http` and for `https`. Each is built on first
+/// use (or by [`HttpClient::warm_up`]) on the blocking pool: a TLS client
+/// loads the system's trusted certificates, milliseconds of file reading
+/// that must neither stall the runtime nor be paid when no URL needs TLS.
+/// Redirects are followed by hand, so each hop takes the client its scheme
+/// needs.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    /// For sources whose configured URL is public: private addresses refused.
-    strict: reqwest::Client,
-    /// For sources configured with a private URL, or when private networks are allowed.
-    inner: reqwest::Client,
+    /// Indexed by [`client_slot`].
+    clients: Arc<[tokio::sync::OnceCell<reqwest::Client>; 4]>,
+    /// What they are built from.
+    recipe: Arc<ClientRecipe>,
     allow_private: bool,
     timeout: Duration,
     user_agent: String,
@@ -242,34 +292,68 @@ impl HttpClient {
     /// # Errors
     /// The TLS backend or the resolver cannot be set up.
     pub fn new(http: &ClientSettings) -> Result<Self, FetchError> {
-        let pins = Arc::new(
-            http.resolve
-                .iter()
-                .map(|(host, ip)| (host.to_ascii_lowercase(), *ip))
-                .collect::<HashMap<_, _>>(),
-        );
-        let build = |block_private: bool| {
-            reqwest::Client::builder()
-                .user_agent(http.user_agent.as_str())
-                .timeout(http.timeout)
-                .connect_timeout(http.connect_timeout)
-                .pool_idle_timeout(Duration::from_secs(60))
-                .redirect(reqwest::redirect::Policy::none())
-                .dns_resolver(GuardedResolver {
-                    block_private,
-                    pins: Arc::clone(&pins),
-                })
-                .build()
-                .map_err(|e| FetchError::Other(root_cause(&e)))
+        let recipe = ClientRecipe {
+            user_agent: HeaderValue::from_str(&http.user_agent).map_err(|_| {
+                FetchError::Other("http.user_agent has characters HTTP does not allow".to_owned())
+            })?,
+            timeout: http.timeout,
+            connect_timeout: http.connect_timeout,
+            pins: Arc::new(
+                http.resolve
+                    .iter()
+                    .map(|(host, ip)| (host.to_ascii_lowercase(), *ip))
+                    .collect(),
+            ),
         };
         Ok(HttpClient {
-            strict: build(!http.allow_private_networks)?,
-            inner: build(false)?,
+            clients: Arc::default(),
+            recipe: Arc::new(recipe),
             allow_private: http.allow_private_networks,
             timeout: http.timeout,
             user_agent: http.user_agent.clone(),
             max_body_bytes: http.max_body_bytes,
         })
+    }
+
+    /// Starts building, in the background, the client each of `urls` will
+    /// be fetched with, so that the first request does not wait for it.
+    /// Must be called inside the runtime.
+    pub fn warm_up<'u>(&self, urls: impl IntoIterator<Item = &'u Url>) {
+        let mut wanted = [false; 4];
+        for url in urls {
+            wanted[client_slot(self.trusted(url), url)] = true;
+        }
+        for (slot, wanted) in wanted.into_iter().enumerate() {
+            if wanted {
+                let client = self.clone();
+                tokio::spawn(async move {
+                    // A failure here is reported by the first request.
+                    let _ = client.client_in(slot).await;
+                });
+            }
+        }
+    }
+
+    /// Whether `url` is fetched with private addresses allowed.
+    fn trusted(&self, url: &Url) -> bool {
+        self.allow_private || guard::is_private_origin(url)
+    }
+
+    /// The client in `slot` (see [`client_slot`]), built once.
+    async fn client_in(&self, slot: usize) -> Result<&reqwest::Client, FetchError> {
+        let trusted = slot & 2 != 0;
+        let tls = slot & 1 != 0;
+        let block_private = !trusted && !self.allow_private;
+        self.clients[slot]
+            .get_or_try_init(|| {
+                let recipe = Arc::clone(&self.recipe);
+                async move {
+                    tokio::task::spawn_blocking(move || recipe.build(block_private, tls))
+                        .await
+                        .map_err(|e| FetchError::Other(format!("building the HTTP client: {e}")))?
+                }
+            })
+            .await
     }
 
     /// GETs `request`, following redirects, sending `validators` as
@@ -301,8 +385,7 @@ impl HttpClient {
         mut trace: Option<&mut Vec<Exchange>>,
     ) -> Result<HttpResponse, FetchError> {
         let mut url = request.url.clone();
-        let trusted = self.allow_private || guard::is_private_origin(&url);
-        let client = if trusted { &self.inner } else { &self.strict };
+        let trusted = self.trusted(&url);
         let mut visited = vec![url.clone()];
         let mut send_credentials = true;
         let mut moved_to = None;
@@ -310,7 +393,7 @@ impl HttpClient {
         let mut response = loop {
             let response = self
                 .send(
-                    client,
+                    self.client_in(client_slot(trusted, &url)).await?,
                     request,
                     &url,
                     validators,
@@ -548,4 +631,27 @@ fn root_cause(error: &reqwest::Error) -> String {
         return bare;
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).expect("test URL")
+    }
+
+    /// The client without TLS trusts no certificate: an https URL, first
+    /// hop or redirect, must always get a TLS client.
+    #[test]
+    fn every_https_url_gets_a_tls_client_and_only_those_skip_tls() {
+        for trusted in [false, true] {
+            let https = client_slot(trusted, &url("https://news.example/feed"));
+            let http = client_slot(trusted, &url("http://news.example/feed"));
+            assert_eq!(https & 1, 1, "https → TLS client");
+            assert_eq!(http & 1, 0, "http → plain client");
+            assert_eq!(https & 2 != 0, trusted);
+            assert_eq!(http & 2 != 0, trusted);
+        }
+    }
 }

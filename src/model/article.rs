@@ -114,7 +114,7 @@ impl Article {
         let title = draft
             .title
             .as_deref()
-            .map(|t| truncate_chars(&plain_text(t), MAX_TITLE_CHARS))
+            .map(|t| clean_text(t, MAX_TITLE_CHARS))
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| url.clone());
         let published_at = draft
@@ -125,7 +125,7 @@ impl Article {
             if categories.len() == MAX_CATEGORIES {
                 break;
             }
-            let clean = truncate_chars(&plain_text(category), MAX_CATEGORY_CHARS);
+            let clean = clean_text(category, MAX_CATEGORY_CHARS);
             if !clean.is_empty() && !categories.contains(&clean) {
                 categories.push(clean);
             }
@@ -158,8 +158,19 @@ impl Article {
 }
 
 fn clean_optional(text: Option<&str>, max_chars: usize) -> Option<String> {
-    text.map(|t| truncate_chars(&plain_text(t), max_chars))
+    text.map(|t| clean_text(t, max_chars))
         .filter(|t| !t.is_empty())
+}
+
+/// [`plain_text`] cut to `max_chars`, copying only when it has to be cut.
+fn clean_text(text: &str, max_chars: usize) -> String {
+    let clean = plain_text(text);
+    if clean.len() <= max_chars {
+        // At most `max_chars` bytes, so at most that many characters.
+        clean
+    } else {
+        truncate_chars(&clean, max_chars)
+    }
 }
 
 /// Query parameters that only track the reader; dropping them lets the same
@@ -255,6 +266,14 @@ pub fn fingerprint(title: &str) -> String {
 /// decodes entities, folds whitespace. Titles are stored as text so that no
 /// reader of the database ever renders a feed's HTML by accident.
 pub fn plain_text(input: &str) -> String {
+    if is_plain_ascii(input) {
+        return input.to_owned();
+    }
+    clean_markup(input)
+}
+
+/// The full cleaning behind [`plain_text`].
+fn clean_markup(input: &str) -> String {
     let without_tags = if input.contains('<') {
         strip_tags(input)
     } else {
@@ -276,6 +295,25 @@ pub fn plain_text(input: &str) -> String {
     // A word made only of dropped characters leaves a trailing space.
     out.truncate(out.trim_end().len());
     out
+}
+
+/// Whether `text` is already what [`plain_text`] would make of it, judged
+/// cheaply: printable ASCII without markup or entities, single spaces, no
+/// space at either end. Most titles and many summaries are; they skip the
+/// copies of the full cleaning.
+fn is_plain_ascii(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut previous_space = true;
+    for &b in bytes {
+        match b {
+            b' ' if previous_space => return false,
+            b' ' => previous_space = true,
+            b'<' | b'&' => return false,
+            0x21..=0x7E => previous_space = false,
+            _ => return false,
+        }
+    }
+    !previous_space || bytes.is_empty()
 }
 
 /// Removes the numeric character references the entity decoder left alone
@@ -482,6 +520,9 @@ fn is_inline(tag: &str) -> bool {
 
 /// Cuts at a character (not byte) boundary, marking the cut with an ellipsis.
 pub fn truncate_chars(text: &str, max_chars: usize) -> String {
+    if text.len() <= max_chars {
+        return text.to_owned();
+    }
     match text.char_indices().nth(max_chars) {
         None => text.to_owned(),
         Some((cut, _)) => {
@@ -534,6 +575,16 @@ mod tests {
         assert_eq!(canon("mailto:a@b.c"), None);
         assert_eq!(canon("javascript:alert(1)"), None);
         assert_eq!(canon("ftp://e.com/x"), None);
+    }
+
+    proptest::proptest! {
+        /// The fast path only takes text the full cleaning would leave as it is.
+        #[test]
+        fn plain_ascii_is_what_the_full_cleaning_leaves_alone(text in "[ -~]{0,40}") {
+            if is_plain_ascii(&text) {
+                proptest::prop_assert_eq!(clean_markup(&text), text);
+            }
+        }
     }
 
     #[test]
