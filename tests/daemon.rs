@@ -847,3 +847,28 @@ async fn a_state_change_is_posted_to_the_webhook_once_with_retries() {
         "the webhook's token never reaches the log"
     );
 }
+
+/// The daemon indexes a round's articles for search once its writer is
+/// idle, without waiting for the next round or for shutdown.
+#[tokio::test]
+async fn a_rounds_articles_become_searchable_while_the_daemon_idles() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/a.xml", 5, Duration::ZERO);
+    let env = TestEnv::new(&config(YEARLY, &[feed_source("a", &server.url("/a.xml"))]));
+    let mut daemon = Daemon::start(&env).await;
+    daemon.wait_rounds(1).await;
+    assert_eq!(count(&env, "SELECT count(*) FROM articles"), 5);
+    eventually("the round's articles in the search index", || {
+        count(
+            &env,
+            "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'story'",
+        ) == 5
+    })
+    .await;
+    assert_eq!(
+        count(&env, "SELECT indexed_through FROM search_index"),
+        count(&env, "SELECT max(id) FROM articles")
+    );
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+}

@@ -197,3 +197,52 @@ async fn two_first_starts_at_once_one_writes_and_the_other_is_told_why() {
     assert_eq!(env.article_count(), 2);
     env.assert_integrity();
 }
+
+/// `herald search story --format json`: how many matches, and stderr.
+async fn search(env: &TestEnv) -> (usize, String) {
+    let output = env.herald(&["search", "story", "--format", "json"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let found: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
+    (
+        found.as_array().map_or(0, Vec::len),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A crash between a commit and the indexing that follows it leaves
+/// articles stored but not searchable: `search` says so, and the next
+/// writer (here the next round) indexes them before anything else.
+#[tokio::test]
+async fn articles_a_crash_left_unindexed_are_searchable_after_the_next_start() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/feed.xml", 3, Duration::ZERO);
+    let env = TestEnv::new(&config("", &[feed_source("one", &server.url("/feed.xml"))]));
+    let (code, _) = env.once_json().await;
+    assert_eq!(code, 0);
+    let (found, note) = search(&env).await;
+    assert_eq!(found, 3, "indexed at close");
+    assert!(note.is_empty(), "{note}");
+
+    // The state a kill -9 after the commit and before the indexing leaves.
+    {
+        let conn = env.db();
+        conn.execute_batch(
+            "INSERT INTO articles_fts (articles_fts) VALUES ('delete-all');
+             UPDATE search_index SET indexed_through = 0;",
+        )
+        .expect("simulate the crash");
+    }
+    let (found, note) = search(&env).await;
+    assert_eq!(found, 0);
+    assert!(
+        note.contains("the 3 newest article(s) are not in the search index yet"),
+        "{note}"
+    );
+
+    let (code, _) = env.once_json().await;
+    assert_eq!(code, 0);
+    let (found, note) = search(&env).await;
+    assert_eq!(found, 3, "indexed by the next writer");
+    assert!(note.is_empty(), "{note}");
+    env.assert_integrity();
+}

@@ -23,7 +23,15 @@ pub(crate) struct Args {
 
 /// Prints the best matches.
 pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
-    let found = Reader::open(&config.daemon.database)?.search(&args.query, args.count)?;
+    let reader = Reader::open(&config.daemon.database)?;
+    let found = reader.search(&args.query, args.count)?;
     print!("{}", articles(&found, args.format, Utc::now())?);
+    let missing = reader.unsearchable()?;
+    if missing > 0 {
+        eprintln!(
+            "note: the {missing} newest article(s) are not in the search index yet; \
+             the writer adds them as soon as it is idle, and always before the next round"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

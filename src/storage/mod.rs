@@ -289,6 +289,19 @@ impl Reader {
         sqlite::reads::search(&self.conn, query, limit)
     }
 
+    /// How many stored articles the full-text index does not hold yet (the
+    /// writer adds them when idle and before each round): what a search
+    /// right now would miss.
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn unsearchable(&self) -> Result<u64, StorageError> {
+        if sqlite::schema::version(&self.conn)? < 5 {
+            return Ok(0);
+        }
+        Ok(sqlite::reads::unindexed(&self.conn)?)
+    }
+
     /// The state of every source the database has seen, by name.
     ///
     /// # Errors

@@ -144,6 +144,16 @@ pub(crate) fn search(
     rows.collect::<rusqlite::Result<_>>().map_err(bad_query)
 }
 
+/// Articles stored after the full-text index's watermark.
+pub(crate) fn unindexed(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row(
+        "SELECT count(*) FROM articles WHERE id > (SELECT indexed_through FROM search_index)",
+        [],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|count| u64::try_from(count).unwrap_or(0))
+}
+
 /// The validators and remembered move stored for `source`, to send what
 /// the daemon would send (`herald fetch --explain NAME`).
 pub(crate) fn validators_of(

@@ -8,6 +8,13 @@
 //! transaction (group commit): a round of a thousand small feeds costs a few
 //! fsyncs instead of a thousand.
 //!
+//! The full-text index follows a little behind: a commit stores articles
+//! only, and the writer indexes what is missing when it has been idle for
+//! [`INDEX_WHEN_IDLE_FOR`] (between the waves of a round, after it), when
+//! the backlog reaches [`INDEX_BACKLOG_MAX`], before every round and at
+//! close. Search is never more than one round behind, and usually current
+//! within milliseconds; the fetches of a round never wait for tokenising.
+//!
 //! Another process may hold the database's write lock (a backup, a
 //! `sqlite3` shell). Every transaction takes the lock up front (`BEGIN
 //! IMMEDIATE`), so a lock shorter than `busy_timeout` costs only waiting;
@@ -23,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::mpsc;
+use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 use super::{lock, schema, writes};
@@ -39,6 +47,17 @@ const LOCKED_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// How many queued commands one transaction may take.
 const GROUP_COMMIT_MAX: usize = 512;
+
+/// How long the writer waits with nothing to do before it indexes what the
+/// full-text index lacks: long enough that a burst of commits is over,
+/// short enough that search is current right after it.
+const INDEX_WHEN_IDLE_FOR: Duration = Duration::from_millis(10);
+/// At most this many articles are indexed in one transaction, so a command
+/// arriving meanwhile waits at most a few tens of milliseconds.
+const INDEX_CHUNK: usize = 5_000;
+/// A writer never idle long enough still indexes once this many articles
+/// wait.
+const INDEX_BACKLOG_MAX: i64 = 20_000;
 
 enum Command {
     BeginRound {
@@ -71,7 +90,7 @@ enum Command {
 /// A cheap, cloneable handle to the writer thread.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
     /// Set to stop waiting for a lock held elsewhere.
     give_up: Arc<AtomicBool>,
 }
@@ -93,7 +112,7 @@ impl Writer {
     /// migrating if needed) the database and starts its writer thread, which
     /// holds the lock until it stops.
     pub(crate) async fn open(path: &Path, role: Role) -> Result<Writer, StorageError> {
-        let (commands, receiver) = mpsc::unbounded_channel();
+        let (commands, receiver) = mpsc::channel();
         let (ready_tx, ready_rx) = oneshot::channel();
         let thread_path = path.to_path_buf();
         let give_up = Arc::new(AtomicBool::new(false));
@@ -111,13 +130,15 @@ impl Writer {
                 match open_connection(&thread_path) {
                     Ok(conn) => {
                         let _ = ready_tx.send(Ok(()));
-                        Loop {
+                        let mut writer = Loop {
                             conn,
                             path: thread_path,
                             give_up: thread_give_up,
                             lock_released: None,
-                        }
-                        .run(receiver);
+                            index: IndexProgress::default(),
+                        };
+                        writer.index.refresh(&writer.conn);
+                        writer.run(&receiver);
                     }
                     Err(source) => {
                         let _ = ready_tx.send(Err(StorageError::Open {
@@ -255,12 +276,68 @@ struct Loop {
     give_up: Arc<AtomicBool>,
     /// When a lock held elsewhere was last waited out.
     lock_released: Option<Instant>,
+    index: IndexProgress,
+}
+
+/// How far the full-text index has got behind the articles.
+#[derive(Debug, Default)]
+struct IndexProgress {
+    /// The highest article id stored.
+    stored: i64,
+    /// The highest article id indexed.
+    indexed: i64,
+    /// When indexing last failed (a lock held elsewhere, a full disk): idle
+    /// indexing pauses for [`INDEX_RETRY_AFTER`] instead of retrying at once.
+    failed_at: Option<Instant>,
+}
+
+/// How long idle indexing pauses after a failure.
+const INDEX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+impl IndexProgress {
+    /// Reads both ids back from the database (two indexed lookups).
+    fn refresh(&mut self, conn: &Connection) {
+        if let (Ok(stored), Ok(indexed)) =
+            (writes::last_article_id(conn), writes::indexed_through(conn))
+        {
+            self.stored = stored;
+            self.indexed = indexed;
+        }
+    }
+
+    /// Articles stored but not yet searchable.
+    fn backlog(&self) -> i64 {
+        self.stored - self.indexed
+    }
+
+    /// Whether idle time should go to indexing.
+    fn wants_idle_time(&self) -> bool {
+        self.backlog() > 0
+            && self
+                .failed_at
+                .is_none_or(|at| at.elapsed() >= INDEX_RETRY_AFTER)
+    }
 }
 
 impl Loop {
-    fn run(mut self, mut receiver: mpsc::UnboundedReceiver<Command>) {
+    fn run(&mut self, receiver: &mpsc::Receiver<Command>) {
         let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
-        while let Some(first) = receiver.blocking_recv() {
+        loop {
+            let next = if self.index.wants_idle_time() {
+                receiver.recv_timeout(INDEX_WHEN_IDLE_FOR)
+            } else {
+                receiver
+                    .recv()
+                    .map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+            };
+            let first = match next {
+                Ok(command) => command,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.index_chunk();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             group.push(first);
             while group.len() < GROUP_COMMIT_MAX {
                 match receiver.try_recv() {
@@ -268,8 +345,18 @@ impl Loop {
                     Err(_) => break,
                 }
             }
+            // A round starts with everything before it searchable: search
+            // is never more than one round behind.
+            if group
+                .iter()
+                .any(|command| matches!(command, Command::BeginRound { .. }))
+            {
+                self.index_all();
+            }
             let close = self.apply_group(&mut group);
+            self.index.refresh(&self.conn);
             if let Some(reply) = close {
+                self.index_all();
                 let result = self
                     .conn
                     .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
@@ -277,11 +364,44 @@ impl Loop {
                 let _ = reply.send(result);
                 return;
             }
+            if self.index.backlog() >= INDEX_BACKLOG_MAX {
+                self.index_chunk();
+            }
         }
-        // Every handle dropped without `close`: still leave a tidy WAL.
+        // Every handle dropped without `close`: still index what is
+        // missing and leave a tidy WAL.
+        self.index_all();
         let _ = self
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
+
+    /// Indexes up to [`INDEX_CHUNK`] missing articles; false when it failed.
+    fn index_chunk(&mut self) -> bool {
+        match writes::index_pending(&mut self.conn, INDEX_CHUNK) {
+            Ok(through) => {
+                self.index.indexed = through;
+                self.index.failed_at = None;
+                true
+            }
+            Err(e) => {
+                if self.index.failed_at.is_none() {
+                    warn!(
+                        database = %self.path.display(),
+                        waiting = self.index.backlog(),
+                        error = %e,
+                        "could not update the search index; the articles are stored and will be indexed later"
+                    );
+                }
+                self.index.failed_at = Some(Instant::now());
+                false
+            }
+        }
+    }
+
+    /// Indexes every missing article (stops early only on a failure).
+    fn index_all(&mut self) {
+        while self.index.backlog() > 0 && self.index_chunk() {}
     }
 
     /// Commits `group`, waiting out a lock held by another process for as
@@ -377,17 +497,14 @@ fn execute(conn: &Connection, command: &Command) -> rusqlite::Result<Answer> {
 /// Runs `commands` in one transaction; all or nothing. The write lock is
 /// taken up front (`IMMEDIATE`): a read-then-write transaction that finds the
 /// lock taken cannot wait for it (SQLite refuses the upgrade without calling
-/// the busy handler), one that starts with the lock simply waits. New
-/// articles join the full-text index in the same transaction, in one
-/// statement (see [`writes::index_new_articles`]).
+/// the busy handler), one that starts with the lock simply waits. The
+/// full-text index is brought up to date separately (see the module docs).
 fn run_transaction(conn: &mut Connection, commands: &[Command]) -> rusqlite::Result<Vec<Answer>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let last_indexed = writes::last_article_id(&tx)?;
     let answers = commands
         .iter()
         .map(|command| execute(&tx, command))
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    writes::index_new_articles(&tx, last_indexed)?;
     tx.commit()?;
     Ok(answers)
 }
@@ -526,6 +643,7 @@ mod tests {
             path,
             give_up: Arc::default(),
             lock_released: None,
+            index: IndexProgress::default(),
         };
         let (first, first_answer) = fetch(
             round,
@@ -537,6 +655,10 @@ mod tests {
         let (last, last_answer) = fetch(round, outcome("c", &["https://c.example/1"]));
         let mut group = vec![first, bad, last];
         assert!(writer.apply_group(&mut group).is_none(), "no close");
+        writer.index.refresh(&writer.conn);
+        assert_eq!(writer.index.backlog(), 3, "stored, not yet indexed");
+        writer.index_all();
+        assert_eq!(writer.index.backlog(), 0);
         let conn = writer.conn;
         assert!(group.is_empty(), "every command answered");
 
@@ -565,5 +687,51 @@ mod tests {
             3,
             "the replayed commits are indexed too"
         );
+    }
+
+    /// Rows the index does not hold yet may be deleted or edited (retention,
+    /// a fix): the triggers leave the index alone for them, and it stays
+    /// consistent; once indexed, edits and deletes reach it.
+    #[test]
+    fn deleting_or_editing_unindexed_articles_keeps_the_index_consistent() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = open_connection(&dir.path().join("triggers.db")).expect("open");
+        let round = writes::begin_round(&conn, "test", chrono::Utc::now(), 1).expect("round");
+        let urls = [
+            "https://t.example/1",
+            "https://t.example/2",
+            "https://t.example/3",
+        ];
+        writes::record_fetch(&conn, round, &outcome("t", &urls)).expect("stored");
+        let integrity = |conn: &Connection| {
+            conn.execute(
+                "INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)",
+                [],
+            )
+        };
+        conn.execute("DELETE FROM articles WHERE url = ?1", [urls[0]])
+            .expect("delete unindexed");
+        conn.execute(
+            "UPDATE articles SET title = 'edited zeppelin' WHERE url = ?1",
+            [urls[1]],
+        )
+        .expect("edit unindexed");
+        let through = writes::index_pending(&mut conn, 100).expect("indexed");
+        assert_eq!(through, writes::last_article_id(&conn).expect("max id"));
+        integrity(&conn).expect("index consistent after unindexed edits");
+        let count = |conn: &Connection, query: &str| -> i64 {
+            conn.query_row(
+                "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?1",
+                [query],
+                |row| row.get(0),
+            )
+            .expect("search")
+        };
+        assert_eq!(count(&conn, "replayed"), 2);
+        assert_eq!(count(&conn, "zeppelin"), 1, "the edit is what got indexed");
+        conn.execute("DELETE FROM articles WHERE url = ?1", [urls[2]])
+            .expect("delete indexed");
+        integrity(&conn).expect("index consistent after an indexed delete");
+        assert_eq!(count(&conn, "replayed"), 1);
     }
 }

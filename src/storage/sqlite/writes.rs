@@ -66,20 +66,41 @@ pub(crate) fn last_article_id(conn: &Connection) -> rusqlite::Result<i64> {
         .query_row([], |row| row.get(0))
 }
 
-/// Adds the articles stored after `after_id` to the full-text index.
+/// The id up to which articles are in the full-text index.
+pub(crate) fn indexed_through(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT indexed_through FROM search_index")?
+        .query_row([], |row| row.get(0))
+}
+
+/// Adds up to `limit` articles not yet in the full-text index to it, oldest
+/// first, in one transaction; returns how far the index now reaches.
 ///
-/// One `INSERT … SELECT` per transaction instead of a per-row trigger: FTS5
-/// flushes its pending terms to a new segment at every statement savepoint,
-/// so a trigger writes one tiny segment per article and then merges them;
-/// measured at 6.8× the cost of the whole insert. Ids only grow (the writer
-/// is the only writer and never reuses ids below the maximum), so `id >
-/// after_id` is exactly this transaction's new rows.
-pub(crate) fn index_new_articles(conn: &Connection, after_id: i64) -> rusqlite::Result<usize> {
-    conn.prepare_cached(
+/// One `INSERT … SELECT` over many rows, never a per-row trigger: FTS5
+/// writes a segment per statement, so a trigger wrote one tiny segment per
+/// article and then merged them (6.8× the cost of the whole insert), and
+/// fewer, larger batches mean fewer segments to merge. Ids only grow (the
+/// writer is the only writer and never reuses ids below the maximum), so
+/// `id > indexed_through` is exactly what is missing.
+pub(crate) fn index_pending(conn: &mut Connection, limit: usize) -> rusqlite::Result<i64> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let from = indexed_through(&tx)?;
+    let through: Option<i64> = tx
+        .prepare_cached(
+            "SELECT max(id) FROM (SELECT id FROM articles WHERE id > ?1 ORDER BY id LIMIT ?2)",
+        )?
+        .query_row(params![from, limit as i64], |row| row.get(0))?;
+    let Some(through) = through else {
+        return Ok(from);
+    };
+    tx.prepare_cached(
         "INSERT INTO articles_fts (rowid, title, summary)
-         SELECT id, title, summary FROM articles WHERE id > ?1",
+         SELECT id, title, summary FROM articles WHERE id > ?1 AND id <= ?2",
     )?
-    .execute([after_id])
+    .execute([from, through])?;
+    tx.prepare_cached("UPDATE search_index SET indexed_through = ?1")?
+        .execute([through])?;
+    tx.commit()?;
+    Ok(through)
 }
 
 /// A list as a JSON array, or NULL when it is empty.
