@@ -21,7 +21,7 @@ use crate::model::schedule::Schedule;
 use crate::model::secret::redact_url;
 use crate::model::source::{Kind, SourceInput, SourceSpec};
 use crate::sources::{self, BuildContext};
-use crate::storage::{self, Reader, Role, SourceRow, Storage};
+use crate::storage::{self, PruneReport, Reader, Role, SourceRow, Storage};
 
 /// The job runner `config` asks for: its HTTP client and retry policy.
 ///
@@ -124,6 +124,19 @@ pub async fn once_with_progress(
     let mut report = report?;
     report.peak_rss_kb = crate::telemetry::peak_rss_kb();
     Ok(report)
+}
+
+/// `herald prune`: what `[daemon] keep`, each source's `keep` and
+/// `keep_history` no longer cover goes (or, `dry_run`, is only counted);
+/// `vacuum` rewrites the file afterwards.
+///
+/// # Errors
+/// The database is held by another writer, or a step failed.
+pub async fn prune(config: &Config, dry_run: bool, vacuum: bool) -> Result<PruneReport> {
+    let storage = Storage::open(&config.daemon.database, Role::Prune).await?;
+    let report = storage.prune(config.retention(), dry_run, vacuum).await;
+    storage.close().await?;
+    Ok(report?)
 }
 
 /// What `once --dry-run` says about one source: when it would next be
@@ -314,6 +327,7 @@ pub fn fetch_target(config: &Config, target: &str, kind: Option<Kind>) -> Result
             limit: None,
             rate_limit: None,
             respect_server_hints: true,
+            keep: None,
             input,
             source: built.source,
         }),

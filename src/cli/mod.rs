@@ -9,6 +9,7 @@ mod export;
 mod fetch;
 mod latest;
 mod once;
+mod prune;
 mod render;
 mod run;
 mod search;
@@ -66,6 +67,9 @@ pub(crate) enum Command {
     Fetch(fetch::Args),
     /// Run one aggregation round over every enabled source now, print a report, exit.
     Once(once::Args),
+    /// Remove what `keep` and `keep_history` no longer cover, now, and say
+    /// what went (the daemon does this by itself after rounds, hourly).
+    Prune(prune::Args),
 }
 
 /// What can stop a command, with the exit code each maps to.
@@ -158,6 +162,7 @@ impl Command {
             Command::Export(args) => export::run(&config, &args),
             Command::Fetch(args) => fetch::run(&config, &args),
             Command::Once(args) => once::run(&config, &args),
+            Command::Prune(args) => prune::run(&config, &args),
         }
     }
 }

@@ -31,6 +31,7 @@ use raw::RawConfig;
 pub use raw::{AlertsConfig, MetricsConfig};
 
 use crate::fetch::ClientSettings;
+use crate::model::retention::{Keep, RetentionPolicy};
 use crate::model::schedule::Schedule;
 use crate::model::source::SourceSpec;
 use crate::telemetry::LogConfig;
@@ -160,6 +161,19 @@ impl Config {
         schedules
     }
 
+    /// What a prune removes under this config.
+    pub fn retention(&self) -> RetentionPolicy {
+        RetentionPolicy {
+            keep: self.daemon.keep,
+            per_source: self
+                .sources
+                .iter()
+                .filter_map(|s| Some((s.name.clone(), s.keep?)))
+                .collect(),
+            keep_history: self.daemon.keep_history,
+        }
+    }
+
     /// The enabled sources a tick of `schedule` makes due.
     pub fn sources_on(&self, schedule: &Schedule) -> Vec<Arc<SourceSpec>> {
         self.sources
@@ -189,6 +203,10 @@ pub struct DaemonSettings {
     pub run_on_start: bool,
     /// Failures in a row after which a source is paused.
     pub max_consecutive_failures: u32,
+    /// How long articles are kept after their source last served them.
+    pub keep: Keep,
+    /// How long the `fetches` and `rounds` history is kept.
+    pub keep_history: Keep,
 }
 
 /// Finds the config file: the explicit path (`--config` or `HERALD_CONFIG`),

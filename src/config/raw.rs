@@ -38,6 +38,13 @@ pub(super) struct DaemonConfig {
     /// Failures in a row after which a source is paused (circuit breaker).
     #[serde(default = "default_max_consecutive_failures")]
     pub max_consecutive_failures: u32,
+    /// How long articles are kept after a source last served them
+    /// (`"90d"`, `"forever"`).
+    #[serde(default = "default_keep")]
+    pub keep: String,
+    /// How long the `fetches` and `rounds` history is kept.
+    #[serde(default = "default_keep_history")]
+    pub keep_history: String,
 }
 
 fn default_database() -> PathBuf {
@@ -64,6 +71,12 @@ fn default_run_on_start() -> bool {
 fn default_max_consecutive_failures() -> u32 {
     5
 }
+fn default_keep() -> String {
+    "90d".to_owned()
+}
+fn default_keep_history() -> String {
+    "30d".to_owned()
+}
 
 impl Default for DaemonConfig {
     fn default() -> Self {
@@ -76,6 +89,8 @@ impl Default for DaemonConfig {
             shutdown_grace: default_shutdown_grace(),
             run_on_start: default_run_on_start(),
             max_consecutive_failures: default_max_consecutive_failures(),
+            keep: default_keep(),
+            keep_history: default_keep_history(),
         }
     }
 }
@@ -119,6 +134,8 @@ pub(super) struct RawSource {
     /// Let Cache-Control, Expires, RSS `<ttl>` and Retry-After delay fetches.
     #[serde(default = "default_respect_server_hints")]
     pub respect_server_hints: bool,
+    /// This source's articles are kept this long (else `[daemon] keep`).
+    pub keep: Option<String>,
     /// The kind's own keys.
     #[serde(flatten)]
     pub options: BTreeMap<String, serde_json::Value>,

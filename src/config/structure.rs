@@ -177,6 +177,7 @@ fn check_source(
         "limit",
         "rate_limit",
         "respect_server_hints",
+        "keep",
     ];
     let json = as_json(fields);
     let base: Map<String, Value> = ["name", "kind"]

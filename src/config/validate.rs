@@ -11,6 +11,7 @@ use super::raw::{AlertsConfig, DaemonConfig, MetricsConfig, RawConfig, RawSource
 use super::{Config, ConfigError, ConfigProblem, DaemonSettings};
 use crate::fetch::ClientSettings;
 use crate::model::rate_limit::RateLimit;
+use crate::model::retention::Keep;
 use crate::model::schedule::Schedule;
 use crate::model::source::{Kind, SourceInput, SourceSpec};
 use crate::sources::{self, BuildContext};
@@ -175,6 +176,8 @@ pub(super) fn validate(
             shutdown_grace: d.shutdown_grace,
             run_on_start: d.run_on_start,
             max_consecutive_failures: d.max_consecutive_failures,
+            keep: d.keep.parse().unwrap_or(Keep::Forever),
+            keep_history: d.keep_history.parse().unwrap_or(Keep::Forever),
         },
         http: raw.http,
         log,
@@ -214,6 +217,14 @@ fn daemon(found: &mut Findings<'_>, daemon: &DaemonConfig) -> Option<Schedule> {
                 humantime::format_duration(daemon.shutdown_grace)
             ),
         );
+    }
+    for (key, value) in [
+        ("daemon.keep", &daemon.keep),
+        ("daemon.keep_history", &daemon.keep_history),
+    ] {
+        if let Err(e) = value.parse::<Keep>() {
+            found.global(key, e.to_string());
+        }
     }
     Schedule::parse(&daemon.schedule)
         .map_err(|e| found.global("daemon.schedule", e))
@@ -359,6 +370,14 @@ fn sources(
             Some(Ok(limit)) => Some(limit),
             None => None,
         };
+        let keep = match raw.keep.as_deref().map(str::parse::<Keep>) {
+            Some(Err(e)) => {
+                found.source(index, &label, "keep", e.to_string());
+                None
+            }
+            Some(Ok(keep)) => Some(keep),
+            None => None,
+        };
         if raw.options.contains_key("api_key") && readable_by_others(found.path) {
             found.warnings.push(format!(
                 "source {:?} has an inline api_key but {} is readable by group or others; \
@@ -398,6 +417,7 @@ fn sources(
                     limit: raw.limit,
                     rate_limit,
                     respect_server_hints: raw.respect_server_hints,
+                    keep,
                     input,
                     source: built.source,
                 }));

@@ -323,6 +323,9 @@ impl Supervisor {
         match done.result {
             Ok(report) => {
                 notify::status(&format!("last {}", report.summary_line()));
+                // Retention runs in the writer's idle moments after a round,
+                // at most hourly (the writer decides).
+                self.storage.prune_when_idle(self.config.retention());
                 self.metrics.record_round(&report);
                 let _ = self.observer.send(report);
                 Ok(())

@@ -15,6 +15,7 @@ pub mod http;
 pub mod keys;
 pub mod outcome;
 pub mod rate_limit;
+pub mod retention;
 pub mod schedule;
 pub mod secret;
 pub mod source;

@@ -227,6 +227,8 @@ pub struct SourceSpec {
     pub rate_limit: Option<RateLimit>,
     /// Whether Cache-Control, Expires, `<ttl>` and Retry-After may delay fetches.
     pub respect_server_hints: bool,
+    /// Its own `keep`, when it has one (else `[daemon] keep` applies).
+    pub keep: Option<crate::model::retention::Keep>,
     /// What it was built from, for reload diffs.
     pub input: SourceInput,
     /// The kind's implementation.

@@ -17,11 +17,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 pub use rows::{
-    Memories, RoundId, RoundRow, RoundSummary, SourceRow, SourceStats, Stored, StoredArticle,
+    Memories, PruneReport, RoundId, RoundRow, RoundSummary, SourceRow, SourceStats, Stored,
+    StoredArticle,
 };
 
 use crate::model::http::Validators;
 use crate::model::outcome::FetchOutcome;
+use crate::model::retention::RetentionPolicy;
 
 /// The schema version a fully migrated database reports.
 pub const CURRENT_VERSION: i64 = sqlite::schema::CURRENT_VERSION;
@@ -104,6 +106,8 @@ pub enum Role {
     Daemon,
     /// `herald once`.
     Once,
+    /// `herald prune`.
+    Prune,
 }
 
 impl Role {
@@ -112,6 +116,7 @@ impl Role {
         match self {
             Role::Daemon => "run",
             Role::Once => "once",
+            Role::Prune => "prune",
         }
     }
 
@@ -119,6 +124,7 @@ impl Role {
         match word {
             "run" => Some(Role::Daemon),
             "once" => Some(Role::Once),
+            "prune" => Some(Role::Prune),
             _ => None,
         }
     }
@@ -136,11 +142,16 @@ fn in_use_message(path: &Path, pid: Option<u32>, holder: Option<Role>, wanted: R
         (Some(Role::Daemon), Role::Once) => format!(
             "to fetch every source now, ask the daemon: `systemctl kill -s USR1 herald`{kill}"
         ),
+        (Some(Role::Daemon), Role::Prune) => {
+            "the daemon prunes by itself after rounds, at most hourly (see its log); \
+             to prune now, stop it first (`systemctl stop herald`)"
+                .to_owned()
+        }
         (Some(Role::Daemon), Role::Daemon) => {
             "stop it first (`systemctl stop herald`), or give this one another daemon.database"
                 .to_owned()
         }
-        (Some(Role::Once), _) => "wait for that round to finish, then try again".to_owned(),
+        (Some(Role::Once | Role::Prune), _) => "wait for it to finish, then try again".to_owned(),
         (None, _) => "stop it first, or give this one another daemon.database".to_owned(),
     };
     format!(
@@ -224,6 +235,31 @@ impl Storage {
     /// The write failed, or the writer has stopped.
     pub async fn finish_round(&self, summary: RoundSummary) -> Result<(), StorageError> {
         self.writer.finish_round(summary).await
+    }
+
+    /// Removes the articles no source served within its `keep` and the
+    /// history older than `keep_history` (or, `dry_run`, only counts them),
+    /// in short transactions, then hands free space back to the file
+    /// system where the file allows it; `vacuum` then rewrites the whole
+    /// file once (compact, and incremental auto-vacuum from then on).
+    ///
+    /// # Errors
+    /// A step failed (what was removed before it stays removed), or the
+    /// writer has stopped.
+    pub async fn prune(
+        &self,
+        policy: RetentionPolicy,
+        dry_run: bool,
+        vacuum: bool,
+    ) -> Result<PruneReport, StorageError> {
+        self.writer.prune(policy, dry_run, vacuum).await
+    }
+
+    /// Lets the writer prune by `policy` in its idle moments (a step of a
+    /// few tens of milliseconds at a time), at most once an hour: what the
+    /// daemon asks after every round.
+    pub fn prune_when_idle(&self, policy: RetentionPolicy) {
+        self.writer.prune_when_idle(policy);
     }
 
     /// Waits for every queued write, checkpoints the WAL and stops the writer.

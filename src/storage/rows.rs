@@ -33,6 +33,40 @@ pub struct Stored {
     pub lock_wait: Option<std::time::Duration>,
 }
 
+/// What a prune removed (or, dry, would remove), and what it cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PruneReport {
+    /// Only counted, nothing removed.
+    pub dry_run: bool,
+    /// Articles no source served within its `keep`.
+    pub articles: u64,
+    /// `fetches` rows older than `keep_history`.
+    pub fetches: u64,
+    /// `rounds` rows older than `keep_history` (with no fetch row left).
+    pub rounds: u64,
+    /// The database's size before (pages in use and free).
+    pub bytes_before: u64,
+    /// And after (free pages handed back when the file allows it).
+    pub bytes_after: u64,
+    /// Transactions it took.
+    pub steps: u64,
+    /// Whether the file was rewritten (`--vacuum`).
+    pub vacuumed: bool,
+    /// The longest of them: the longest the writer was busy with it at once.
+    #[serde(rename = "longest_step_ms", with = "duration_ms")]
+    pub longest_step: std::time::Duration,
+}
+
+/// A duration as whole milliseconds in JSON.
+mod duration_ms {
+    pub(super) fn serialize<S: serde::Serializer>(
+        value: &std::time::Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
 /// A finished round's totals, for the `rounds` row.
 #[derive(Debug, Clone)]
 pub struct RoundSummary {

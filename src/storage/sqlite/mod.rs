@@ -5,6 +5,7 @@
 //! holds the migrations; [`writes`] the SQL behind each writer command.
 
 mod lock;
+pub(crate) mod prune;
 pub(crate) mod reads;
 pub(crate) mod schema;
 pub(crate) mod writer;

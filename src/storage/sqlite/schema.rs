@@ -142,6 +142,23 @@ const MIGRATIONS: &[&str] = &[
         INSERT INTO articles_fts (rowid, title, summary) VALUES (new.id, new.title, new.summary);
     END;
     ",
+    // 6: every source that carried an article, and when it first and last
+    // served it. A story stays one row in `articles`; per-source views read
+    // `appearances`, and retention keeps an article while any source still
+    // serves it (so a pruned article never comes back as new while its
+    // source keeps serving it). Existing rows become one appearance each.
+    "
+    CREATE TABLE appearances (
+        article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+        source     TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen  TEXT NOT NULL,
+        PRIMARY KEY (article_id, source)
+    ) WITHOUT ROWID;
+    INSERT INTO appearances (article_id, source, first_seen, last_seen)
+        SELECT id, source, fetched_at, fetched_at FROM articles;
+    CREATE INDEX appearances_by_source ON appearances (source, first_seen DESC);
+    ",
 ];
 
 /// The version a fully migrated database reports.

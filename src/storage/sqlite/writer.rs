@@ -34,9 +34,11 @@ use std::sync::mpsc;
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
+use super::prune::PruneJob;
 use super::{lock, schema, writes};
 use crate::model::outcome::FetchOutcome;
-use crate::storage::rows::{Memories, RoundId, RoundSummary, Stored};
+use crate::model::retention::RetentionPolicy;
+use crate::storage::rows::{Memories, PruneReport, RoundId, RoundSummary, Stored};
 use crate::storage::{Role, StorageError};
 
 /// How long SQLite itself waits for a lock before the writer's own retry
@@ -85,7 +87,26 @@ enum Command {
     Close {
         reply: oneshot::Sender<Result<(), StorageError>>,
     },
+    /// Work outside the group-commit transactions.
+    Maintain(Maintenance),
 }
+
+/// Retention work: it runs in steps of its own transactions.
+enum Maintenance {
+    /// Prune now, to the end, and report (`herald prune`).
+    Prune {
+        policy: RetentionPolicy,
+        dry_run: bool,
+        vacuum: bool,
+        reply: oneshot::Sender<Result<PruneReport, StorageError>>,
+    },
+    /// A round ended: prune in idle moments, at most once per
+    /// [`PRUNE_EVERY`] (the daemon).
+    PruneWhenIdle { policy: RetentionPolicy },
+}
+
+/// The daemon prunes at most this often.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// A cheap, cloneable handle to the writer thread.
 #[derive(Debug, Clone)]
@@ -103,6 +124,7 @@ impl std::fmt::Debug for Command {
             Command::FinishRound { .. } => "FinishRound",
             Command::Memory { .. } => "Memory",
             Command::Close { .. } => "Close",
+            Command::Maintain(_) => "Maintain",
         })
     }
 }
@@ -136,6 +158,8 @@ impl Writer {
                             give_up: thread_give_up,
                             lock_released: None,
                             index: IndexProgress::default(),
+                            pruning: None,
+                            last_prune: None,
                         };
                         writer.index.refresh(&writer.conn);
                         writer.run(&receiver);
@@ -215,6 +239,32 @@ impl Writer {
             .await
     }
 
+    /// Removes what `policy` no longer keeps (or, `dry_run`, counts it),
+    /// in short steps, and reports what went and what it cost.
+    pub(crate) async fn prune(
+        &self,
+        policy: RetentionPolicy,
+        dry_run: bool,
+        vacuum: bool,
+    ) -> Result<PruneReport, StorageError> {
+        self.ask(|reply| {
+            Command::Maintain(Maintenance::Prune {
+                policy,
+                dry_run,
+                vacuum,
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// Lets the writer prune by `policy` in its idle moments, at most hourly.
+    pub(crate) fn prune_when_idle(&self, policy: RetentionPolicy) {
+        let _ = self
+            .commands
+            .send(Command::Maintain(Maintenance::PruneWhenIdle { policy }));
+    }
+
     /// Waits for every queued write, checkpoints the WAL and stops the writer.
     /// Other clones of this handle get [`StorageError::WriterGone`] afterwards.
     pub(crate) async fn close(self) -> Result<(), StorageError> {
@@ -245,6 +295,11 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Space freed by pruning goes back to the file system in small steps
+    // (`incremental_vacuum` after each prune batch). This takes effect on a
+    // new file; an older one keeps reusing its free pages until `herald
+    // prune --vacuum` rewrites it once.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -277,6 +332,10 @@ struct Loop {
     /// When a lock held elsewhere was last waited out.
     lock_released: Option<Instant>,
     index: IndexProgress,
+    /// A prune the daemon asked for, done a step per idle moment.
+    pruning: Option<PruneJob>,
+    /// When the last idle-time prune began.
+    last_prune: Option<Instant>,
 }
 
 /// How far the full-text index has got behind the articles.
@@ -323,7 +382,7 @@ impl Loop {
     fn run(&mut self, receiver: &mpsc::Receiver<Command>) {
         let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
         loop {
-            let next = if self.index.wants_idle_time() {
+            let next = if self.index.wants_idle_time() || self.pruning.is_some() {
                 receiver.recv_timeout(INDEX_WHEN_IDLE_FOR)
             } else {
                 receiver
@@ -333,7 +392,11 @@ impl Loop {
             let first = match next {
                 Ok(command) => command,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.index_chunk();
+                    if self.index.wants_idle_time() {
+                        self.index_chunk();
+                    } else {
+                        self.prune_step();
+                    }
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -345,6 +408,10 @@ impl Loop {
                     Err(_) => break,
                 }
             }
+            let (maintenance, commands): (Vec<Command>, Vec<Command>) = group
+                .drain(..)
+                .partition(|command| matches!(command, Command::Maintain(_)));
+            group = commands;
             // A round starts with everything before it searchable: search
             // is never more than one round behind.
             if group
@@ -356,6 +423,12 @@ impl Loop {
             let close = self.apply_group(&mut group);
             self.index.refresh(&self.conn);
             if let Some(reply) = close {
+                if let Some(job) = self.pruning.take() {
+                    info!(
+                        articles = job.report().articles,
+                        "pruning paused by the shutdown; it starts over after the next round"
+                    );
+                }
                 self.index_all();
                 let result = self
                     .conn
@@ -366,6 +439,11 @@ impl Loop {
             }
             if self.index.backlog() >= INDEX_BACKLOG_MAX {
                 self.index_chunk();
+            }
+            for command in maintenance {
+                if let Command::Maintain(work) = command {
+                    self.maintain(work);
+                }
             }
         }
         // Every handle dropped without `close`: still index what is
@@ -396,6 +474,97 @@ impl Loop {
                 self.index.failed_at = Some(Instant::now());
                 false
             }
+        }
+    }
+
+    fn maintain(&mut self, work: Maintenance) {
+        match work {
+            Maintenance::Prune {
+                policy,
+                dry_run,
+                vacuum,
+                reply,
+            } => {
+                // Searchable first: the delete trigger then keeps the index
+                // exact for every row it removes.
+                self.index_all();
+                let _ = reply.send(self.prune_now(&policy, dry_run, vacuum));
+            }
+            Maintenance::PruneWhenIdle { policy } => {
+                let due = self.last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
+                if self.pruning.is_none() && due {
+                    match PruneJob::start(&self.conn, &policy, Utc::now(), false) {
+                        Ok(job) => {
+                            self.pruning = Some(job);
+                            self.last_prune = Some(Instant::now());
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "could not start pruning; trying again after the next round");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A whole prune, step after step (other commands wait; `herald prune`
+    /// holds the database alone anyway).
+    fn prune_now(
+        &mut self,
+        policy: &RetentionPolicy,
+        dry_run: bool,
+        vacuum: bool,
+    ) -> Result<PruneReport, StorageError> {
+        let mut job = PruneJob::start(&self.conn, policy, Utc::now(), dry_run)?;
+        while !job.done() {
+            job.step(&mut self.conn)?;
+        }
+        let mut report = job.report().clone();
+        if !dry_run {
+            if vacuum {
+                // One full rewrite: compacts the file and switches an older
+                // file to incremental auto-vacuum for every prune after it.
+                let started = Instant::now();
+                self.conn.execute_batch("VACUUM")?;
+                report.longest_step = report.longest_step.max(started.elapsed());
+                report.vacuumed = true;
+            }
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            report.bytes_after = super::prune::database_bytes(&self.conn)?;
+        }
+        self.index.refresh(&self.conn);
+        Ok(report)
+    }
+
+    /// One step of the idle-time prune; logs its totals when it is done.
+    fn prune_step(&mut self) {
+        let Some(job) = self.pruning.as_mut() else {
+            return;
+        };
+        if let Err(e) = job.step(&mut self.conn) {
+            warn!(error = %e, "pruning stopped; it resumes after the next round, at most hourly");
+            self.pruning = None;
+            return;
+        }
+        if job.done() {
+            let report = job.report();
+            info!(
+                articles = report.articles,
+                fetches = report.fetches,
+                rounds = report.rounds,
+                bytes_before = report.bytes_before,
+                bytes_after = report.bytes_after,
+                longest_step_ms = report.longest_step.as_millis() as u64,
+                "pruned {} article(s) no source served within its keep, {} fetch and {} round row(s) of history; {} → {}",
+                report.articles,
+                report.fetches,
+                report.rounds,
+                crate::model::retention::human_bytes(report.bytes_before),
+                crate::model::retention::human_bytes(report.bytes_after),
+            );
+            self.pruning = None;
+            self.index.refresh(&self.conn);
         }
     }
 
@@ -490,7 +659,7 @@ fn execute(conn: &Connection, command: &Command) -> rusqlite::Result<Answer> {
             sources: writes::source_memory(conn, *since)?,
             hosts: writes::host_backoffs(conn)?,
         })),
-        Command::Close { .. } => Ok(Answer::Done),
+        Command::Close { .. } | Command::Maintain(_) => Ok(Answer::Done),
     }
 }
 
@@ -578,6 +747,7 @@ fn reply_all(
                 }));
             }
             Command::Close { reply } => close = Some(reply),
+            Command::Maintain(_) => {}
         }
     }
     close
@@ -644,6 +814,8 @@ mod tests {
             give_up: Arc::default(),
             lock_released: None,
             index: IndexProgress::default(),
+            pruning: None,
+            last_prune: None,
         };
         let (first, first_answer) = fetch(
             round,

@@ -118,7 +118,17 @@ pub(crate) fn record_fetch(
     outcome: &FetchOutcome,
 ) -> rusqlite::Result<Stored> {
     let fetched_at = timestamp(outcome.finished_at);
+    // A source serving an article it served before refreshes `last_seen`
+    // at most hourly: enough for retention, which counts in days, and a
+    // feed re-served every few minutes costs no write.
+    let refresh_before = timestamp(outcome.finished_at - chrono::Duration::hours(1));
     let mut stored = Stored::default();
+    let mut existing = conn.prepare_cached("SELECT id FROM articles WHERE url = ?1")?;
+    let mut appearance = conn.prepare_cached(
+        "INSERT INTO appearances (article_id, source, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (article_id, source) DO UPDATE SET last_seen = excluded.last_seen
+         WHERE appearances.last_seen < ?4",
+    )?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO articles (source, title, url, published_at, fetched_at, summary, author, origin,
                                categories, enclosure_url, enclosure_type, enclosure_length, fingerprint)
@@ -144,11 +154,14 @@ pub(crate) fn record_fetch(
                 .and_then(|e| e.length)
                 .map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
         ])?;
-        if inserted == 1 {
+        let id = if inserted == 1 {
             stored.new += 1;
+            conn.last_insert_rowid()
         } else {
             stored.seen += 1;
-        }
+            existing.query_row([&article.url], |row| row.get(0))?
+        };
+        appearance.execute(params![id, outcome.source, fetched_at, refresh_before])?;
     }
     conn.prepare_cached(
         "INSERT INTO fetches (round_id, source, status, http_status, elapsed_ms, attempts, new, seen, dropped, failed_items, error, finished_at, warnings)
