@@ -151,7 +151,8 @@ fn in_use_message(path: &Path, pid: Option<u32>, holder: Option<Role>, wanted: R
             "stop it first (`systemctl stop herald`), or give this one another daemon.database"
                 .to_owned()
         }
-        (Some(Role::Once | Role::Prune), _) => "wait for it to finish, then try again".to_owned(),
+        (Some(Role::Once), _) => "wait for that round to finish, then try again".to_owned(),
+        (Some(Role::Prune), _) => "wait for that prune to finish, then try again".to_owned(),
         (None, _) => "stop it first, or give this one another daemon.database".to_owned(),
     };
     format!(
