@@ -183,6 +183,20 @@ impl Storage {
         })
     }
 
+    /// A scratch database at `scratch` that shadows `live` for a dry run:
+    /// `live` is only read (attached read-only), its source state and
+    /// recent history are copied in, and its articles count as seen. `live`
+    /// must be at [`CURRENT_VERSION`].
+    ///
+    /// # Errors
+    /// As [`Storage::open`], or `live` cannot be attached and read.
+    pub async fn open_shadow(scratch: &Path, live: &Path) -> Result<Storage, StorageError> {
+        Ok(Storage {
+            writer: sqlite::writer::Writer::open_shadow(scratch, live).await?,
+            path: scratch.to_path_buf(),
+        })
+    }
+
     /// Stops waiting for a write lock another process holds: writes still
     /// waiting are answered [`StorageError::Locked`] (and reported as not
     /// stored). Called when a shutdown's grace period or a `once` round ends.
@@ -292,6 +306,14 @@ impl Reader {
             conn: sqlite::open_read_only(path)?,
             path: path.to_path_buf(),
         })
+    }
+
+    /// The schema version of the file (0 for an empty one).
+    ///
+    /// # Errors
+    /// The file cannot be read.
+    pub fn schema_version(&self) -> Result<i64, StorageError> {
+        Ok(sqlite::schema::version(&self.conn)?)
     }
 
     /// Newest first (by publication, else fetch time), at most `limit`, from

@@ -112,10 +112,14 @@ fn json_list(list: &[String]) -> Option<String> {
 
 /// Inserts the articles (a canonical URL already stored counts as seen), the
 /// fetch row, and updates the source's state.
+///
+/// `shadow`: a dry run's scratch database with the live one attached as
+/// `live`; an article stored there counts as seen.
 pub(crate) fn record_fetch(
     conn: &Connection,
     round_id: i64,
     outcome: &FetchOutcome,
+    shadow: bool,
 ) -> rusqlite::Result<Stored> {
     let fetched_at = timestamp(outcome.finished_at);
     // A source serving an article it served before refreshes `last_seen`
@@ -135,7 +139,18 @@ pub(crate) fn record_fetch(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12, ?13, ?9)
          ON CONFLICT (url) DO NOTHING",
     )?;
+    let mut live = if shadow {
+        Some(conn.prepare_cached("SELECT 1 FROM live.articles WHERE url = ?1")?)
+    } else {
+        None
+    };
     for article in &outcome.articles {
+        if let Some(live) = live.as_mut() {
+            if live.exists([&article.url])? {
+                stored.seen += 1;
+                continue;
+            }
+        }
         let enclosure = article.enclosure.as_ref();
         let inserted = insert.execute(params![
             outcome.source,
