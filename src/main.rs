@@ -39,7 +39,9 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    if let Some(config) = &config {
+    // Warnings are about fetching: the commands that fetch (or check) show
+    // them; the read commands do not repeat them on every query.
+    if let Some(config) = config.as_ref().filter(|_| cli.command.fetches()) {
         for warning in &config.warnings {
             eprintln!("warning: {}: {warning}", config.path.display());
         }

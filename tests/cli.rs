@@ -384,3 +384,35 @@ async fn a_log_file_that_cannot_be_written_is_reported_once_and_nothing_stops() 
     );
     assert_eq!(env.article_count(), 2, "the round ran regardless");
 }
+
+/// The installed service and every command an operator runs with
+/// `--config /etc/herald/herald.toml` read the same database: the config the
+/// install guide (and the package) writes says where, and the unit does not
+/// override it behind the operator's back.
+#[tokio::test]
+async fn the_installed_config_and_the_unit_agree_on_the_database() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let made = std::process::Command::new("sh")
+        .arg(root.join("systemd/system-config.sh"))
+        .output()
+        .expect("run systemd/system-config.sh");
+    assert!(made.status.success());
+    let env = TestEnv::new(&String::from_utf8(made.stdout).expect("UTF-8 config"));
+    let output = env.herald(&["check"]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("database: /var/lib/herald/herald.db"),
+        "{stdout}"
+    );
+    let unit = std::fs::read_to_string(root.join("systemd/herald.service")).expect("unit");
+    assert!(
+        unit.contains("--config /etc/herald/herald.toml run"),
+        "{unit}"
+    );
+    assert!(
+        !unit.contains("HERALD__DAEMON__DATABASE") && !unit.contains("HERALD__LOG__DIR"),
+        "the unit must not override what the config says"
+    );
+    assert!(unit.contains("StateDirectory=herald") && unit.contains("LogsDirectory=herald"));
+}

@@ -124,6 +124,15 @@ impl Command {
         !matches!(self, Command::Bench(_))
     }
 
+    /// Whether the command fetches or judges the config (and so wants its
+    /// warnings): `run`, `once`, `check`, `fetch`.
+    pub(crate) fn fetches(&self) -> bool {
+        matches!(
+            self,
+            Command::Run | Command::Once(_) | Command::Check | Command::Fetch(_)
+        )
+    }
+
     /// The log file settings and stderr level this command logs with: the
     /// daemon writes its log file at `[log] level`; `once` writes warnings
     /// to it (a dry run none: its rounds exist only in a scratch copy); read

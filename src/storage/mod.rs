@@ -31,6 +31,12 @@ pub const CURRENT_VERSION: i64 = sqlite::schema::CURRENT_VERSION;
 /// Why the database could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// A read command found no database: nothing has run with this config.
+    #[error("no database yet at {}: has `herald run` or `herald once` run with this config?", .path.display())]
+    Missing {
+        /// Where the config says it is.
+        path: PathBuf,
+    },
     /// The file could not be opened, created or migrated.
     #[error("{}: cannot open database: {source}", .path.display())]
     Open {

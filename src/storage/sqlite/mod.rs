@@ -20,6 +20,11 @@ use crate::storage::StorageError;
 
 /// Opens a read-only connection for the read commands and tests.
 pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StorageError> {
+    if !path.exists() {
+        return Err(StorageError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
