@@ -416,3 +416,53 @@ async fn the_installed_config_and_the_unit_agree_on_the_database() {
     );
     assert!(unit.contains("StateDirectory=herald") && unit.contains("LogsDirectory=herald"));
 }
+
+/// Under systemd (stderr is the journal stream `JOURNAL_STREAM` names),
+/// every line starts with its syslog priority for `journalctl -p`, and
+/// carries no timestamp of herald's own; a stderr that merely inherited the
+/// variable keeps the normal format.
+#[tokio::test]
+async fn under_journald_lines_carry_their_priority_and_no_timestamp() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new(&config("", &[feed_source("down", &refused_url())]));
+    let run = |stream: String| {
+        let path = env.dir.path().join(format!("stderr-{}.log", stream.len()));
+        let file = std::fs::File::create(&path).expect("stderr file");
+        let meta = file.metadata().expect("metadata");
+        let value = if stream.is_empty() {
+            format!("{}:{}", meta.dev(), meta.ino())
+        } else {
+            stream
+        };
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["--config", &env.config.display().to_string(), "once"])
+            .env("JOURNAL_STREAM", value)
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .status()
+            .expect("run herald");
+        assert_eq!(status.code(), Some(1), "the only source fails");
+        std::fs::read_to_string(&path).expect("stderr")
+    };
+    let journal = run(String::new());
+    let warning = journal
+        .lines()
+        .find(|l| l.contains("source failed"))
+        .unwrap_or_else(|| panic!("no warning in:\n{journal}"));
+    assert!(warning.starts_with("<4> WARN"), "{warning}");
+    assert!(
+        !warning.contains("2026-") && !warning.contains("Z "),
+        "no timestamp: {warning}"
+    );
+    assert!(
+        journal.lines().all(|l| l.starts_with('<')),
+        "every line prefixed:\n{journal}"
+    );
+    let inherited = run("1:1".to_owned());
+    assert!(
+        inherited
+            .lines()
+            .any(|l| l.contains("source failed") && !l.starts_with('<')),
+        "{inherited}"
+    );
+}

@@ -104,7 +104,7 @@ impl RoundRunner {
             .as_deref()
             .filter(|_| outcome.status.is_failure())
         {
-            warn!(round_id, source = %outcome.source, status = outcome.status.as_str(), http_status = outcome.http_status, error, "source failed");
+            warn!(source = %outcome.source, status = outcome.status.as_str(), http_status = outcome.http_status, error, "source failed");
         }
         let line = SourceReport {
             name: outcome.source.clone(),
@@ -155,7 +155,6 @@ impl RoundRunner {
     /// round (most sources failing at the network level) counts nothing.
     fn breaker_updates(
         &self,
-        round_id: i64,
         specs: &HashMap<&str, &Arc<SourceSpec>>,
         before: &HashMap<String, SourceMemory>,
         verdicts: &[(String, Verdict)],
@@ -164,7 +163,6 @@ impl RoundRunner {
         let offline = breaker::looks_offline(&just);
         if offline {
             warn!(
-                round_id,
                 "most sources failed at the network level: is this machine offline? Not counting these failures"
             );
         }
@@ -186,9 +184,9 @@ impl RoundRunner {
                 continue;
             };
             if let (Some(gone), None) = (state.gone_at, memory.gone_at) {
-                warn!(round_id, source = %name, gone_at = %gone, "source answered 410 Gone: disabled; remove it from the config");
+                warn!(source = %name, gone_at = %gone, "source answered 410 Gone: disabled; remove it from the config");
             } else if let Some(until) = state.paused_until {
-                warn!(round_id, source = %name, failures = state.consecutive_failures, until = %until, "source paused by the circuit breaker");
+                warn!(source = %name, failures = state.consecutive_failures, until = %until, "source paused by the circuit breaker");
             }
             updates.push((name.clone(), state));
         }
@@ -232,13 +230,12 @@ impl RoundRunner {
     ) -> Result<RoundReport, StorageError> {
         // One INFO line per round, its summary at the end; per-source detail
         // is DEBUG, and WARN is kept for what needs a person.
-        debug!(round_id, sources = sources.len(), trigger, "round started");
+        debug!(sources = sources.len(), trigger, "round started");
         let deadline = started + self.settings.round_timeout;
         let (reply, mut replies) = mpsc::unbounded_channel();
         if !busy.is_empty() {
             let shown: Vec<&str> = busy.iter().take(5).map(String::as_str).collect();
             warn!(
-                round_id,
                 sources = busy.len(),
                 "{} source(s) skipped: their previous round is still running ({}{})",
                 busy.len(),
@@ -286,7 +283,7 @@ impl RoundRunner {
             match breaker::skip_reason(&memory, source.rate_limit, source.respect_server_hints, now)
             {
                 Some(reason) => {
-                    debug!(round_id, source = %source.name, %reason, "skipped");
+                    debug!(source = %source.name, %reason, "skipped");
                     let _ = reply.send(JobReply::Source(Box::new(FetchOutcome::skipped(
                         &source.name,
                         reason,
@@ -332,7 +329,7 @@ impl RoundRunner {
                             "internal error: no answer by the round deadline".to_owned(),
                         ),
                     };
-                    warn!(round_id, source = %name, "no answer by the round deadline");
+                    warn!(source = %name, "no answer by the round deadline");
                     self.settle(round_id, outcome, &mut pending, &mut verdicts);
                 }
                 break;
@@ -388,7 +385,7 @@ impl RoundRunner {
                 }
                 Err(StorageError::WriterGone) => return Err(StorageError::WriterGone),
                 Err(e) => {
-                    warn!(round_id, source = %line.name, error = %e, "fetch not stored");
+                    warn!(source = %line.name, error = %e, "fetch not stored");
                     line.status = FetchStatus::Failed;
                     line.error = Some(format!("not stored: {e}"));
                 }
@@ -412,7 +409,7 @@ impl RoundRunner {
             self.settings.workers,
             lines,
         );
-        let breaker = self.breaker_updates(round_id, &by_name, &before, &verdicts);
+        let breaker = self.breaker_updates(&by_name, &before, &verdicts);
         self.storage
             .finish_round(RoundSummary {
                 round_id,
@@ -428,7 +425,6 @@ impl RoundRunner {
             })
             .await?;
         info!(
-            round_id,
             ok = report.totals.ok,
             failed = report.totals.failed,
             new = report.totals.new,

@@ -11,8 +11,9 @@
 
 use std::io::IsTerminal;
 
+mod rolling;
+
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_appender::rolling;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -26,7 +27,8 @@ use std::path::PathBuf;
 pub struct LogConfig {
     /// Folder for rolling log files; none means stderr only.
     pub dir: Option<PathBuf>,
-    /// File name (a date or hour suffix is added when rotating).
+    /// The current file's name, always the same (`tail -F` follows it);
+    /// finished files are renamed with their date (or hour) appended.
     #[serde(default = "default_log_file")]
     pub file: String,
     /// When the file starts anew.
@@ -163,6 +165,49 @@ pub fn expand_level(spec: &str) -> String {
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
+/// Whether stderr is connected to the journal: systemd sets `JOURNAL_STREAM`
+/// to the stream's `device:inode`, and only when those are stderr's own is
+/// it still the journal (a child whose stderr was redirected inherits the
+/// variable but not the stream).
+fn stderr_is_journal() -> bool {
+    use std::os::fd::AsFd;
+    let Some((device, inode)) = std::env::var("JOURNAL_STREAM").ok().and_then(|v| {
+        let (d, i) = v.split_once(':')?;
+        Some((d.parse::<u64>().ok()?, i.parse::<u64>().ok()?))
+    }) else {
+        return false;
+    };
+    nix::sys::stat::fstat(std::io::stderr().as_fd())
+        .is_ok_and(|stat| stat.st_dev == device && stat.st_ino == inode)
+}
+
+/// Prefixes each line with its syslog priority (`<3>` error … `<7>` debug),
+/// which journald strips and records.
+struct JournalPriority<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for JournalPriority<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let priority = match *event.metadata().level() {
+            tracing::Level::ERROR => 3,
+            tracing::Level::WARN => 4,
+            tracing::Level::INFO => 6,
+            _ => 7,
+        };
+        write!(writer, "<{priority}>")?;
+        self.0.format_event(ctx, writer, event)
+    }
+}
+
 /// Installs the global subscriber. `stderr_level` is the default filter for
 /// stderr; the file uses `log.level`. `HERALD_LOG` (then `RUST_LOG`)
 /// overrides both.
@@ -175,29 +220,32 @@ pub fn init(log: &LogConfig, stderr_level: &str) -> LogGuard {
         EnvFilter::try_new(expand_level(spec)).unwrap_or_else(|_| EnvFilter::new("warn"))
     };
 
-    let stderr: BoxedLayer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_filter(filter(stderr_level))
-        .boxed();
+    let stderr: BoxedLayer = if stderr_is_journal() {
+        // journald stamps each line itself and reads `<N>` as its priority,
+        // so `journalctl -p warning` shows warnings and errors.
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .event_format(JournalPriority(
+                tracing_subscriber::fmt::format()
+                    .without_time()
+                    .with_ansi(false),
+            ))
+            .with_filter(filter(stderr_level))
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter(filter(stderr_level))
+            .boxed()
+    };
     let mut layers = vec![stderr];
     let mut guard = None;
     let mut file_problem = None;
     if let Some(dir) = &log.dir {
         let appender = std::fs::create_dir_all(dir)
             .map_err(|e| e.to_string())
-            .and_then(|()| {
-                rolling::Builder::new()
-                    .rotation(match log.rotation {
-                        Rotation::Daily => rolling::Rotation::DAILY,
-                        Rotation::Hourly => rolling::Rotation::HOURLY,
-                        Rotation::Never => rolling::Rotation::NEVER,
-                    })
-                    .filename_prefix(&log.file)
-                    .max_log_files(log.keep.max(1))
-                    .build(dir)
-                    .map_err(|e| e.to_string())
-            });
+            .map(|()| rolling::RollingFile::new(dir, &log.file, log.rotation, log.keep));
         match appender {
             Ok(appender) => {
                 let appender = ReportFailures {
