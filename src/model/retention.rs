@@ -69,6 +69,9 @@ impl fmt::Display for Keep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Keep::Forever => f.write_str("forever"),
+            Keep::For(age) if age.as_secs() % 86_400 == 0 => {
+                write!(f, "{}d", age.as_secs() / 86_400)
+            }
             Keep::For(age) => write!(f, "{}", humantime::format_duration(*age)),
         }
     }

@@ -4,25 +4,28 @@
 //! An article goes when *every* source that carried it last served it
 //! longer ago than that source's `keep` (its `appearances`). So an article a
 //! source still serves is never removed, and never comes back as "new". Each
-//! step is one transaction over a window of [`ARTICLE_WINDOW`] row ids (or
-//! [`HISTORY_BATCH`] history rows), then space goes back to the file system
-//! [`VACUUM_PAGES`] pages at a time (`incremental_vacuum`).
+//! step is one transaction over a window of article ids (or a batch of
+//! history rows) sized to take about [`STEP_TARGET`]: the window doubles
+//! while steps are quick and halves when one is slow (a window where every
+//! row goes costs far more than one where none does). Then space goes back
+//! to the file system a window of pages at a time (`incremental_vacuum`).
 
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::writes::timestamp;
 use crate::model::retention::{Keep, RetentionPolicy};
 use crate::storage::rows::PruneReport;
 
-/// Article ids examined per step (a few tens of milliseconds of work).
-const ARTICLE_WINDOW: i64 = 20_000;
-/// `fetches` or `rounds` rows removed per step.
-const HISTORY_BATCH: i64 = 5_000;
-/// Pages handed back per step (8 MiB at 4 KiB pages).
-const VACUUM_PAGES: i64 = 2_048;
+/// What one step should take: short enough that a commit waiting behind it
+/// barely notices.
+const STEP_TARGET: std::time::Duration = std::time::Duration::from_millis(40);
+/// The first window (article ids) or batch (history rows).
+const FIRST_WINDOW: i64 = 1_000;
+/// Bounds of the adapted window.
+const WINDOW_RANGE: (i64, i64) = (16, 100_000);
 
 /// The cutoff SQL compares against for [`Keep::Forever`]: no timestamp is
 /// older than the empty string.
@@ -53,6 +56,8 @@ pub(crate) struct PruneJob {
     history_cutoff: Option<String>,
     /// The highest article id when the prune began.
     last_id: i64,
+    /// Article ids (or history rows) the next step takes on.
+    window: i64,
     report: PruneReport,
 }
 
@@ -97,6 +102,7 @@ impl PruneJob {
             latest_cutoff,
             history_cutoff: policy.keep_history.cutoff(now).map(timestamp),
             last_id,
+            window: FIRST_WINDOW,
             report: PruneReport {
                 dry_run,
                 bytes_before: database_bytes(conn)?,
@@ -118,10 +124,11 @@ impl PruneJob {
     /// Runs one short step in its own transaction.
     pub(crate) fn step(&mut self, conn: &mut Connection) -> rusqlite::Result<()> {
         let started = Instant::now();
+        let before = self.phase;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         self.phase = match self.phase {
             Phase::Articles { after } => {
-                let upto = after + ARTICLE_WINDOW;
+                let upto = after + self.window;
                 let removed = self.articles(&tx, after, upto)?;
                 self.report.articles += removed;
                 if upto >= self.last_id {
@@ -138,9 +145,10 @@ impl PruneJob {
                         "fetches",
                         "SELECT id FROM fetches WHERE finished_at < ?1 ORDER BY id",
                         cutoff,
+                        self.window,
                     )?;
                     self.report.fetches += removed;
-                    if removed < HISTORY_BATCH as u64 || self.dry_run {
+                    if removed < self.window.unsigned_abs() || self.dry_run {
                         Phase::Rounds
                     } else {
                         Phase::Fetches
@@ -161,9 +169,10 @@ impl PruneJob {
                                            AND f.finished_at >= ?1)
                          ORDER BY r.id",
                         cutoff,
+                        self.window,
                     )?;
                     self.report.rounds += removed;
-                    if removed < HISTORY_BATCH as u64 || self.dry_run {
+                    if removed < self.window.unsigned_abs() || self.dry_run {
                         Phase::Vacuum
                     } else {
                         Phase::Rounds
@@ -177,12 +186,14 @@ impl PruneJob {
                 if self.dry_run || incremental != 2 || free == 0 {
                     Phase::Done
                 } else {
-                    tx.query_row(
-                        &format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"),
-                        [],
-                        |_| Ok(()),
-                    )
-                    .optional()?;
+                    // The pragma hands back one page per step of its
+                    // statement: run it to the end.
+                    // The window is pages here: moving pages from the end of
+                    // a large file costs more per page than a small one.
+                    let mut vacuum =
+                        tx.prepare(&format!("PRAGMA incremental_vacuum({})", self.window))?;
+                    let mut pages = vacuum.query([])?;
+                    while pages.next()?.is_some() {}
                     Phase::Vacuum
                 }
             }
@@ -192,8 +203,26 @@ impl PruneJob {
         if self.phase == Phase::Done {
             self.report.bytes_after = database_bytes(conn)?;
         }
+        let took = started.elapsed();
         self.report.steps += 1;
-        self.report.longest_step = self.report.longest_step.max(started.elapsed());
+        self.report.longest_step = self.report.longest_step.max(took);
+        tracing::debug!(
+            phase = ?before,
+            window = self.window,
+            took_ms = took.as_millis() as u64,
+            "prune step"
+        );
+        let same_phase = std::mem::discriminant(&self.phase) == std::mem::discriminant(&before);
+        self.window = if !same_phase {
+            // A new kind of row: what a step costs is learnt again.
+            FIRST_WINDOW
+        } else if took < STEP_TARGET / 2 {
+            (self.window * 2).min(WINDOW_RANGE.1)
+        } else if took > STEP_TARGET * 2 {
+            (self.window / 2).max(WINDOW_RANGE.0)
+        } else {
+            self.window
+        };
         Ok(())
     }
 
@@ -221,14 +250,15 @@ impl PruneJob {
     }
 }
 
-/// Removes (or, dry, counts) up to [`HISTORY_BATCH`] rows of `table`
-/// whose ids `select` lists (oldest first).
+/// Removes (or, dry, counts) up to `batch` rows of `table` whose ids
+/// `select` lists (oldest first).
 fn history_batch(
     conn: &Connection,
     dry_run: bool,
     table: &str,
     select: &str,
     cutoff: &str,
+    batch: i64,
 ) -> rusqlite::Result<u64> {
     let count = if dry_run {
         conn.prepare_cached(&format!("SELECT count(*) FROM ({select})"))?
@@ -236,7 +266,7 @@ fn history_batch(
     } else {
         let removed = conn
             .prepare_cached(&format!(
-                "DELETE FROM {table} WHERE id IN ({select} LIMIT {HISTORY_BATCH})"
+                "DELETE FROM {table} WHERE id IN ({select} LIMIT {batch})"
             ))?
             .execute([cutoff])?;
         i64::try_from(removed).unwrap_or(i64::MAX)
