@@ -83,31 +83,30 @@ pub fn runner_for(
 /// # Errors
 /// The database or the HTTP client could not start, or the writer stopped.
 pub async fn once(config: &Config) -> Result<RoundReport> {
-    once_with_progress(config, None).await
+    once_with_progress(config, None, false).await
 }
 
-/// As [`once`], telling `progress` about each source as it finishes.
+/// As [`once`], telling `progress` about each source as it finishes;
+/// `force` (`once --force`) also fetches sources the circuit breaker paused
+/// or a server asked not to check yet.
 ///
 /// # Errors
 /// As [`once`].
 pub async fn once_with_progress(
     config: &Config,
     progress: Option<Progress>,
+    force: bool,
 ) -> Result<RoundReport> {
     // The pool first: its HTTP clients are built while the database opens.
     let pool = start_pool(config)?;
     let storage = Storage::open(&config.daemon.database, Role::Once).await?;
-    run_once(config, pool, storage, progress).await
+    run_once(config, pool, storage, progress, force).await
 }
 
 /// `once` on a storage opened by the caller (a dry run's shadow).
-async fn once_on(
-    config: &Config,
-    storage: Storage,
-    progress: Option<Progress>,
-) -> Result<RoundReport> {
+async fn once_on(config: &Config, storage: Storage, force: bool) -> Result<RoundReport> {
     let pool = start_pool(config)?;
-    run_once(config, pool, storage, progress).await
+    run_once(config, pool, storage, None, force).await
 }
 
 /// One round of every enabled source on `pool` into `storage`, then a clean
@@ -117,6 +116,7 @@ async fn run_once(
     pool: WorkerPool,
     storage: Storage,
     progress: Option<Progress>,
+    force: bool,
 ) -> Result<RoundReport> {
     let runner = runner_for(
         config,
@@ -125,7 +125,8 @@ async fn run_once(
         &Shutdown::new(),
         HostLimits::new(config.http.per_host_concurrency),
     )
-    .with_progress(progress);
+    .with_progress(progress)
+    .forced(force);
     // A write lock another process holds is waited out, but not forever:
     // once the round's own deadline and a shutdown's grace have passed, what
     // is still waiting is reported as not stored.
@@ -193,7 +194,7 @@ pub struct DryRun {
 ///
 /// # Errors
 /// The scratch database could not be made, or the round could not run.
-pub async fn dry_run(config: &Config) -> Result<DryRun> {
+pub async fn dry_run(config: &Config, force: bool) -> Result<DryRun> {
     let scratch = tempfile::tempdir().map_err(Error::Scratch)?;
     let copy = scratch.path().join("dry-run.db");
     let real = config.daemon.database.clone();
@@ -207,13 +208,13 @@ pub async fn dry_run(config: &Config) -> Result<DryRun> {
     };
     let report = if live_version == storage::CURRENT_VERSION {
         let storage = Storage::open_shadow(&copy, &real).await?;
-        once_on(config, storage, None).await?
+        once_on(config, storage, force).await?
     } else {
         if live_version > 0 {
             let (from, to) = (real.clone(), copy.clone());
             tokio::task::spawn_blocking(move || storage::snapshot(&from, &to)).await??;
         }
-        once(&scratch_config).await?
+        once_with_progress(&scratch_config, None, force).await?
     };
     let rows = tokio::task::spawn_blocking(move || Reader::open(&copy)?.sources()).await??;
     let now = Utc::now();

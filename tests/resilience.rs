@@ -779,3 +779,85 @@ async fn a_public_source_cannot_be_redirected_into_private_networks() {
         );
     }
 }
+
+#[tokio::test]
+async fn once_force_fetches_paused_sources_but_waits_out_a_host_backoff() {
+    let server = MockServer::start().await.expect("mock server");
+    server.route_sequence(
+        "/shaky.xml",
+        vec![
+            MockResponse::status(500),
+            MockResponse::ok("application/rss+xml", rss_feed("s", 2)),
+        ],
+    );
+    serve_feed(&server, "/calm.xml", 1, Duration::ZERO);
+    // Another host (its own port), which answers 429: a host-wide backoff.
+    let busy_host = MockServer::start().await.expect("mock server");
+    busy_host.route("/busy.xml", MockResponse::status(429));
+    let env = TestEnv::new(&format!(
+        "{}{}",
+        http("retries = 0"),
+        config(
+            "max_consecutive_failures = 1",
+            &[
+                feed_source("shaky", &server.url("/shaky.xml")),
+                feed_source("calm", &server.url("/calm.xml")),
+                feed_source("busy", &busy_host.url("/busy.xml")),
+            ],
+        )
+    ));
+    env.once_json().await;
+    assert!(state(&env, "shaky").1.is_some(), "the breaker opened");
+
+    // --source: only the named source is touched.
+    let output = env
+        .herald(&["once", "--format", "json", "--source", "calm"])
+        .await;
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(report["sources"].as_array().map(Vec::len), Some(1));
+    assert_eq!(server.hits("/calm.xml"), 2);
+    assert_eq!(server.hits("/shaky.xml"), 1);
+    assert_eq!(busy_host.hits("/busy.xml"), 1);
+
+    // Without --force the paused source is skipped; with it, it is fetched,
+    // while the host that asked for a backoff is still left alone.
+    let (_, report) = env.once_json().await;
+    assert_eq!(source_line(&report, "shaky")["status"], "skipped");
+    let output = env
+        .herald(&[
+            "once", "--format", "json", "--force", "--source", "shaky", "--source", "busy",
+        ])
+        .await;
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(source_line(&report, "shaky")["status"], "ok", "{report:#}");
+    assert_eq!(source_line(&report, "shaky")["new"], 2);
+    let busy = source_line(&report, "busy");
+    assert_eq!(busy["status"], "skipped");
+    assert!(
+        busy["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("host backing off until ")),
+        "{busy}"
+    );
+    assert_eq!(server.hits("/shaky.xml"), 2);
+    assert_eq!(
+        busy_host.hits("/busy.xml"),
+        1,
+        "--force keeps a host's 429 backoff"
+    );
+    assert_eq!(
+        state(&env, "shaky"),
+        (0, None, None),
+        "the success closed it"
+    );
+
+    // A name that is not configured is a usage error naming the choices.
+    let output = env.herald(&["once", "--source", "nope"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--source nope") && stderr.contains("shaky, calm, busy"),
+        "{stderr}"
+    );
+}

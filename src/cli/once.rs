@@ -4,7 +4,7 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use super::render::{ReportFormat, json_line, table};
-use super::{EXIT_ALL_FAILED, Outcome, runtime};
+use super::{CliError, EXIT_ALL_FAILED, Outcome, runtime};
 use herald::app::{self, DryRun};
 use herald::config::Config;
 use herald::engine::report::{RoundReport, SourceReport};
@@ -20,13 +20,51 @@ pub(crate) struct Args {
     /// stored (new / already seen) and when each source is next due.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Fetch now even sources the circuit breaker paused or a server asked
+    /// not to check yet (per-host caps, rate limits and a host's 429/503
+    /// backoff still hold).
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Only this source (repeatable); the others are left alone.
+    #[arg(long = "source", value_name = "NAME")]
+    pub(crate) sources: Vec<String>,
+}
+
+/// `config` narrowed to the sources named by `--source` (all when none).
+fn selected(config: &Config, names: &[String]) -> Result<Config, CliError> {
+    if names.is_empty() {
+        return Ok(config.clone());
+    }
+    let enabled: Vec<&str> = config
+        .sources
+        .iter()
+        .filter(|s| s.enabled)
+        .map(|s| s.name.as_str())
+        .collect();
+    for name in names {
+        if !enabled.contains(&name.as_str()) {
+            let why = if config.sources.iter().any(|s| &s.name == name) {
+                format!("--source {name}: that source has `enabled = false`")
+            } else {
+                format!(
+                    "--source {name}: no enabled source has that name; the enabled sources are: {}",
+                    enabled.join(", ")
+                )
+            };
+            return Err(herald::Error::Usage(why).into());
+        }
+    }
+    let mut narrowed = config.clone();
+    narrowed.sources.retain(|s| names.contains(&s.name));
+    Ok(narrowed)
 }
 
 /// Runs the round (or the dry run) and prints its report.
 pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
+    let config = &selected(config, &args.sources)?;
     let runtime = runtime()?;
     if args.dry_run {
-        let dry = runtime.block_on(app::dry_run(config))?;
+        let dry = runtime.block_on(app::dry_run(config, args.force))?;
         print!(
             "{}",
             match args.format {
@@ -49,7 +87,7 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
         } else {
             (None, None)
         };
-        let report = app::once_with_progress(config, progress).await;
+        let report = app::once_with_progress(config, progress, args.force).await;
         if let Some(bar) = bar {
             let _ = bar.await;
         }

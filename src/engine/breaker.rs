@@ -26,17 +26,21 @@ pub(crate) const MAX_COOLDOWN: Duration = Duration::from_secs(24 * 3600);
 
 /// Why a source is not fetched this round, or `None` to fetch it.
 /// `respect_hints` lets a server's Cache-Control, Expires, `<ttl>` or
-/// Retry-After delay the next fetch.
+/// Retry-After delay the next fetch. `forced` (`once --force`) fetches a
+/// source the breaker paused or a server asked not to check yet, but never
+/// one whose host asked everyone to back off (429/503), one over its rate
+/// limit, or one that answered 410 Gone.
 pub(crate) fn skip_reason(
     memory: &SourceMemory,
     rate_limit: Option<RateLimit>,
     respect_hints: bool,
     now: DateTime<Utc>,
+    forced: bool,
 ) -> Option<SkipReason> {
     if let Some(since) = memory.gone_at {
         return Some(SkipReason::Gone { since });
     }
-    if let Some(until) = memory.paused_until.filter(|until| *until > now) {
+    if let Some(until) = memory.paused_until.filter(|until| *until > now && !forced) {
         return Some(SkipReason::Paused {
             failures: memory.consecutive_failures,
             until,
@@ -51,7 +55,7 @@ pub(crate) fn skip_reason(
     if let Some((until, why)) = memory
         .next_check
         .as_ref()
-        .filter(|(at, _)| respect_hints && *at > now)
+        .filter(|(at, _)| respect_hints && *at > now && !forced)
     {
         return Some(SkipReason::NotDue {
             until: *until,
@@ -182,7 +186,7 @@ mod tests {
             pauses,
             [None, None, None, None, Some(60), Some(120), Some(240)]
         );
-        let reason = skip_reason(&memory, None, true, at(10)).expect("paused");
+        let reason = skip_reason(&memory, None, true, at(10), false).expect("paused");
         assert_eq!(
             reason.to_string(),
             "paused after 7 failures, next try 2026-11-22T10:04:00Z"
@@ -250,7 +254,7 @@ mod tests {
             ..SourceMemory::default()
         };
         assert!(
-            skip_reason(&memory, None, true, at(60))
+            skip_reason(&memory, None, true, at(60), false)
                 .is_some_and(|r| r.to_string().starts_with("gone (HTTP 410)"))
         );
     }
@@ -267,9 +271,9 @@ mod tests {
         };
         // In the window: 1 + 2 = 3 attempts: full until the one at -50 s leaves it.
         assert_eq!(
-            skip_reason(&memory, limit, true, at(0)),
+            skip_reason(&memory, limit, true, at(0), false),
             Some(SkipReason::RateLimited { until: at(10) })
         );
-        assert_eq!(skip_reason(&memory, limit, true, at(15)), None);
+        assert_eq!(skip_reason(&memory, limit, true, at(15), false), None);
     }
 }

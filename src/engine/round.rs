@@ -63,6 +63,9 @@ pub struct RoundRunner {
     /// Shared by every round, so the per-host cap holds across them.
     hosts: HostLimits,
     progress: Option<Progress>,
+    /// `once --force`: fetch what the breaker paused or a server's hint
+    /// would have skipped.
+    forced: bool,
 }
 
 impl RoundRunner {
@@ -81,7 +84,17 @@ impl RoundRunner {
             shutdown,
             hosts,
             progress: None,
+            forced: false,
         }
+    }
+
+    /// Fetches sources the circuit breaker paused and sources a server asked
+    /// not to check yet (`once --force`); host backoffs, rate limits and the
+    /// per-host cap still hold.
+    #[must_use]
+    pub fn forced(mut self, forced: bool) -> RoundRunner {
+        self.forced = forced;
+        self
     }
 
     /// Tells `progress` each source's name and status as it finishes.
@@ -280,8 +293,13 @@ impl RoundRunner {
                 .as_ref()
                 .map_or_else(|| host_key(&source.source.request().url), host_key);
             memory.host_backoff = memories.hosts.get(&host).cloned();
-            match breaker::skip_reason(&memory, source.rate_limit, source.respect_server_hints, now)
-            {
+            match breaker::skip_reason(
+                &memory,
+                source.rate_limit,
+                source.respect_server_hints,
+                now,
+                self.forced,
+            ) {
                 Some(reason) => {
                     debug!(source = %source.name, %reason, "skipped");
                     let _ = reply.send(JobReply::Source(Box::new(FetchOutcome::skipped(
