@@ -17,7 +17,7 @@ use crate::engine::shutdown::Shutdown;
 use crate::error::{Error, Result};
 use crate::fetch::{Exchange, HostLimits, HttpClient};
 use crate::model::http::Validators;
-use crate::model::schedule::Schedule;
+use crate::model::schedule::{Schedule, spread_offset};
 use crate::model::secret::redact_url;
 use crate::model::source::{Kind, SourceInput, SourceSpec};
 use crate::sources::{self, BuildContext};
@@ -223,7 +223,8 @@ pub async fn dry_run(config: &Config, force: bool) -> Result<DryRun> {
         .iter()
         .map(|spec| {
             let row = rows.get(&spec.name).cloned().unwrap_or_default();
-            next_due(&spec.name, &spec.schedule, &row, now)
+            let offset = spread_offset(&spec.name, config.daemon.spread);
+            next_due(&spec.name, &spec.schedule, offset, &row, now)
         })
         .collect();
     Ok(DryRun {
@@ -233,9 +234,16 @@ pub async fn dry_run(config: &Config, force: bool) -> Result<DryRun> {
     })
 }
 
-/// When a source is next fetched: its schedule's next tick, pushed back by
-/// an open circuit breaker or a server's requested wait; never once gone.
-pub fn next_due(source: &str, schedule: &Schedule, row: &SourceRow, now: DateTime<Utc>) -> NextDue {
+/// When a source is next fetched: its schedule's next tick plus its place
+/// in a spread round (`offset`), pushed back by an open circuit breaker or a
+/// server's requested wait; never once gone.
+pub fn next_due(
+    source: &str,
+    schedule: &Schedule,
+    offset: std::time::Duration,
+    row: &SourceRow,
+    now: DateTime<Utc>,
+) -> NextDue {
     let parse = |t: &Option<String>| {
         t.as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
@@ -250,7 +258,7 @@ pub fn next_due(source: &str, schedule: &Schedule, row: &SourceRow, now: DateTim
         };
     }
     let mut at = schedule.next_after(now);
-    let mut reason = format!("next tick of \"{}\"", schedule.as_str());
+    let mut reason = format!("next tick of {}", schedule.describe());
     // Each hold pushes the source to the first tick at or after it.
     let holds = [
         parse(&row.paused_until).map(|until| {
@@ -278,9 +286,14 @@ pub fn next_due(source: &str, schedule: &Schedule, row: &SourceRow, now: DateTim
             reason = why;
         }
     }
+    // Shown to the second, like every time here.
+    let offset = chrono::Duration::seconds(offset.as_secs() as i64);
+    if !offset.is_zero() {
+        reason.push_str(&format!(", +{}s of spread", offset.num_seconds()));
+    }
     NextDue {
         source: source.to_owned(),
-        at: at.map(format),
+        at: at.map(|at| format(at + offset)),
         reason,
     }
 }

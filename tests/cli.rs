@@ -12,16 +12,22 @@ async fn check_lists_sources_and_schedules() {
         "[daemon]\nschedule = \"*/5 * * * *\"\n{}\n[[sources]]\nname = \"api\"\nkind = \"json\"\nurl = \"https://api.example/news\"\nitems = \"/data\"\nschedule = \"0 */2 * * * *\"\nenabled = false\n",
         feed_source("blog", "https://blog.example/feed.xml")
     ));
-    let output = env.herald(&["check"]).await;
+    let output = env.herald_with_env(&["check"], &[("TZ", "UTC")]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("2 sources, 1 enabled"), "{stdout}");
     assert!(
-        stdout.contains("blog  feed  yes      */5 * * * * (global)  https://blog.example/feed.xml"),
+        stdout.contains("time zone: UTC (from the TZ environment variable)"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("api   json  no       0 */2 * * * *         https://api.example/news"),
+        stdout.contains(
+            "blog  feed  yes      */5 * * * * (UTC), global  https://blog.example/feed.xml"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("api   json  no       0 */2 * * * * (UTC)        https://api.example/news"),
         "{stdout}"
     );
     assert!(
@@ -465,4 +471,99 @@ async fn under_journald_lines_carry_their_priority_and_no_timestamp() {
             .any(|l| l.contains("source failed") && !l.starts_with('<')),
         "{inherited}"
     );
+}
+
+#[tokio::test]
+async fn check_and_sources_say_which_time_zone_and_when_each_source_starts() {
+    let source = |name: &str, extra: &str| {
+        format!(
+            "\n[[sources]]\nname = \"{name}\"\nkind = \"feed\"\nurl = \"http://127.0.0.1:9/{name}.xml\"\n{extra}\n"
+        )
+    };
+    let env = TestEnv::new(&format!(
+        "[daemon]\ntimezone = \"Asia/Tokyo\"\nschedule = \"0 7 * * *\"\n{}{}",
+        source("tokyo", ""),
+        source("kolkata", "timezone = \"Asia/Kolkata\""),
+    ));
+    let check = env.herald(&["check"]).await;
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        text.contains("time zone: Asia/Tokyo (from [daemon] timezone)"),
+        "{text}"
+    );
+    assert!(text.contains("0 7 * * * (Asia/Kolkata)"), "{text}");
+    // Read commands need a database: one round makes it.
+    env.herald(&["once"]).await;
+    let output = env.herald(&["sources", "--format", "json"]).await;
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let next = |name: &str| {
+        rows.as_array()
+            .and_then(|rows| rows.iter().find(|r| r["name"] == name))
+            .and_then(|r| r["next_start"].as_str())
+            .unwrap_or_else(|| panic!("{name} in {rows}"))
+            .to_owned()
+    };
+    // 7 am in Tokyo (UTC+9, no DST) is 22:00 UTC; in Kolkata (UTC+5:30) 01:30.
+    assert!(next("tokyo").ends_with("T22:00:00Z"), "{rows}");
+    assert!(next("kolkata").ends_with("T01:30:00Z"), "{rows}");
+
+    let overlapping = TestEnv::new(&config(
+        "spread = \"20m\"",
+        &[feed_source("a", "http://127.0.0.1:9/a.xml")],
+    ));
+    let output = overlapping.herald(&["check"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("daemon.spread") && stderr.contains("rounds would overlap"),
+        "{stderr}"
+    );
+
+    let bad = TestEnv::new("[daemon]\ntimezone = \"Mars/Olympus\"\n");
+    let output = bad.herald(&["check"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(":2") && stderr.contains("unknown time zone \"Mars/Olympus\""),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn read_commands_never_cut_in_a_pipe_and_say_when_there_is_nothing() {
+    // A permanent move to a long URL: the NOTE column names it.
+    let server = MockServer::start().await.expect("mock server");
+    let long_path = format!("/{}.xml", "x".repeat(200));
+    server.route(
+        "/old.xml",
+        MockResponse::status(301).header("Location", &long_path),
+    );
+    server.route(
+        &long_path,
+        MockResponse::ok("application/rss+xml", rss_feed("f", 0)),
+    );
+    let env = TestEnv::new(&config("", &[feed_source("far", &server.url("/old.xml"))]));
+    env.herald(&["once"]).await;
+    let piped = env.herald(&["sources"]).await;
+    let text = String::from_utf8_lossy(&piped.stdout);
+    assert!(text.contains(&"x".repeat(200)), "the whole error: {text}");
+    let narrow = env
+        .herald_with_env(&["sources"], &[("COLUMNS", "100")])
+        .await;
+    let text = String::from_utf8_lossy(&narrow.stdout);
+    let row = text.lines().nth(1).expect("a row");
+    assert!(
+        row.ends_with('…') && !row.contains(&"x".repeat(200)),
+        "{text}"
+    );
+    assert_eq!(
+        row.split_whitespace().take(3).collect::<Vec<_>>(),
+        ["far", "feed", "yes"],
+        "no column dropped: {text}"
+    );
+    assert!(row.contains("moved to http://127"), "{text}");
+    let latest = env.herald(&["latest"]).await;
+    assert_eq!(String::from_utf8_lossy(&latest.stdout), "no articles\n");
+    let search = env.herald(&["search", "anything"]).await;
+    assert_eq!(String::from_utf8_lossy(&search.stdout), "no articles\n");
 }

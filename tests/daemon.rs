@@ -171,7 +171,7 @@ async fn rounds_fire_on_schedule() {
     assert_eq!(
         count(
             &env,
-            "SELECT count(*) FROM rounds WHERE trigger = '* * * * * *'"
+            "SELECT count(*) FROM rounds WHERE trigger LIKE '* * * * * * (%)'"
         ),
         count(&env, "SELECT count(*) FROM rounds"),
         "no start-up round when run_on_start = false"
@@ -418,7 +418,7 @@ async fn sighup_adds_a_source_and_a_broken_config_changes_nothing() {
     })
     .await;
     assert!(
-        daemon.log().contains("config reloaded: +1 sources"),
+        daemon.log().contains("config reloaded: +1 source (b)"),
         "{}",
         daemon.log()
     );
@@ -871,4 +871,88 @@ async fn a_rounds_articles_become_searchable_while_the_daemon_idles() {
     );
     daemon.signal(Signal::SIGTERM);
     assert!(daemon.wait_exit(PATIENCE).await.success());
+}
+
+#[tokio::test]
+async fn a_source_added_by_reload_is_fetched_at_once_not_at_its_next_tick() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/a.xml", 1, Duration::ZERO);
+    serve_feed(&server, "/b.xml", 2, Duration::ZERO);
+    let a = feed_source("a", &server.url("/a.xml"));
+    let b = feed_source("b", &server.url("/b.xml"));
+    // A yearly schedule: without the reload round, b would wait months.
+    let env = TestEnv::new(&config(YEARLY, std::slice::from_ref(&a)));
+    let mut daemon = Daemon::start(&env).await;
+    daemon.wait_rounds(1).await;
+    env.rewrite(&config(YEARLY, &[a, b]));
+    daemon.signal(Signal::SIGHUP);
+    daemon.wait_rounds(2).await;
+    assert_eq!(server.hits("/b.xml"), 1, "{}", daemon.log());
+    assert_eq!(server.hits("/a.xml"), 1, "only the new source is fetched");
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM rounds WHERE trigger = 'reload'"),
+        1
+    );
+    assert!(
+        daemon.log().contains("config reloaded: +1 source (b)"),
+        "{}",
+        daemon.log()
+    );
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+}
+
+#[tokio::test]
+async fn spread_starts_each_source_at_its_own_stable_offset() {
+    let server = MockServer::start().await.expect("mock server");
+    let names: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
+    let sources: Vec<String> = names
+        .iter()
+        .map(|name| {
+            let path = format!("/{name}.xml");
+            serve_feed(&server, &path, 1, Duration::ZERO);
+            feed_source(name, &server.url(&path))
+        })
+        .collect();
+    let window = Duration::from_secs(3);
+    let env = TestEnv::new(&config(
+        "schedule = \"*/5 * * * * *\"\nrun_on_start = false\nspread = \"3s\"",
+        &sources,
+    ));
+    let mut daemon = Daemon::start(&env).await;
+    daemon.wait_rounds(1).await;
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+
+    // Each source's first request, against its offset within the window:
+    // the gaps between requests are the gaps between offsets.
+    let requests = server.requests();
+    let first = |name: &str| {
+        requests
+            .iter()
+            .find(|r| r.path == format!("/{name}.xml"))
+            .map(|r| r.received_at)
+            .unwrap_or_else(|| panic!("{name} was fetched"))
+    };
+    let offsets: Vec<Duration> = names
+        .iter()
+        .map(|name| herald::model::schedule::spread_offset(name, window))
+        .collect();
+    let earliest = (0..names.len())
+        .min_by_key(|&i| offsets[i])
+        .expect("sources");
+    for (i, name) in names.iter().enumerate() {
+        let seen = first(name).duration_since(first(&names[earliest]));
+        let planned = offsets[i] - offsets[earliest];
+        let error = seen.abs_diff(planned);
+        assert!(
+            error < Duration::from_millis(300),
+            "{name}: planned +{planned:?}, came +{seen:?}"
+        );
+    }
+    let span = offsets.iter().max().copied().unwrap_or_default() - offsets[earliest];
+    assert!(
+        span > Duration::from_secs(1),
+        "offsets {offsets:?} spread out"
+    );
 }

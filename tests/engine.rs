@@ -77,6 +77,7 @@ async fn the_pool_answers_every_job_once_and_never_exceeds_its_size() {
             shutdown: Shutdown::new(),
             memory: SourceMemory::default(),
             host_permit: None,
+            not_before: None,
         };
         queue.send(job).await.expect("the pool is running");
     }

@@ -30,14 +30,25 @@ fn describe(config: &Config) -> String {
             // The host only: webhook URLs often carry a token.
             |url| format!("webhook to {}", url.host_str().unwrap_or("?")),
         );
+    let spread = if d.spread.is_zero() {
+        "off (every source starts at the tick)".to_owned()
+    } else {
+        format!(
+            "{} (each source at a stable offset)",
+            humantime::format_duration(d.spread)
+        )
+    };
     let mut out = format!(
-        "{}: ok\ndatabase: {}\nworkers: {}, queue capacity: {}, round timeout: {}, schedule: {:?}\nmetrics: {metrics}\nalerts: {alerts}\n\n",
+        "{}: ok\ndatabase: {}\nworkers: {}, queue capacity: {}, round timeout: {}, schedule: {:?}\n\
+         time zone: {} (from {}), spread: {spread}\nmetrics: {metrics}\nalerts: {alerts}\n\n",
         config.path.display(),
         d.database.display(),
         d.workers,
         d.queue_capacity,
         humantime::format_duration(d.round_timeout),
         d.schedule.written(),
+        d.timezone.name(),
+        d.timezone_origin,
     );
     let rows: Vec<Vec<String>> = config
         .sources
@@ -48,9 +59,9 @@ fn describe(config: &Config) -> String {
                 s.kind.to_string(),
                 if s.enabled { "yes" } else { "no" }.to_owned(),
                 if s.own_schedule {
-                    s.schedule.written().to_owned()
+                    s.schedule.describe()
                 } else {
-                    format!("{} (global)", d.schedule.written())
+                    format!("{}, global", s.schedule.describe())
                 },
                 redact_url(&s.source.request().url, &s.secrets()),
             ]

@@ -4,6 +4,8 @@
 //! No colour and no box drawing, so the output reads the same in a terminal,
 //! a pipe, a log file and an e-mail from cron.
 
+use std::io::IsTerminal as _;
+
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 use serde::Serialize;
@@ -72,6 +74,20 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// "in 40 s", "in 3 min", "in 5 h", "in 2 d"; "now" when due; "never".
+pub(crate) fn until(timestamp: Option<&str>, now: DateTime<Utc>) -> String {
+    let Some(at) = timestamp.and_then(|t| DateTime::parse_from_rfc3339(t).ok()) else {
+        return "never".to_owned();
+    };
+    match (at.with_timezone(&Utc) - now).num_seconds() {
+        s if s <= 0 => "now".to_owned(),
+        s if s < 60 => format!("in {s} s"),
+        s if s < 3600 => format!("in {} min", s / 60),
+        s if s < 86_400 => format!("in {} h", s / 3600),
+        s => format!("in {} d", s / 86_400),
+    }
+}
+
 /// "3 min ago", "5 h ago", "2 d ago"; "-" for never.
 pub(crate) fn ago(timestamp: Option<&str>, now: DateTime<Utc>) -> String {
     let Some(at) = timestamp.and_then(|t| DateTime::parse_from_rfc3339(t).ok()) else {
@@ -87,17 +103,38 @@ pub(crate) fn ago(timestamp: Option<&str>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// The terminal's width, or 120 when output is not a terminal.
-pub(crate) fn width() -> usize {
-    terminal_size::terminal_size().map_or(120, |(w, _)| usize::from(w.0))
+/// How wide output may be: `COLUMNS` when set, else the terminal's width;
+/// `None` in a pipe or a file, where nothing is cut (`grep` must see it all).
+pub(crate) fn width() -> Option<usize> {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+    {
+        return Some(columns);
+    }
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size().map(|(w, _)| usize::from(w.0))
 }
 
-/// Cuts every line to `width` characters (never wraps a row).
-pub(crate) fn fit(table: &str, width: usize) -> String {
+/// Cuts a table's rows to `width` by shortening their last column only:
+/// every other column stays whole (a narrow terminal wraps rather than
+/// losing one), and the last keeps at least 20 characters.
+pub(crate) fn fit(table: &str, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return table.to_owned();
+    };
+    // The last column starts where the header's last label does.
+    let header = table.lines().next().unwrap_or_default().trim_end();
+    let last_column = header
+        .rfind("  ")
+        .map_or(0, |at| header[..at + 2].chars().count());
     table
         .lines()
         .map(|line| {
-            let mut line = truncate_chars(line, width.max(20));
+            let mut line = truncate_chars(line, width.max(last_column + 20));
             line.push('\n');
             line
         })
@@ -112,6 +149,9 @@ pub(crate) fn articles(
 ) -> Result<String, CliError> {
     if format != ReadFormat::Table {
         return json_rows(articles, format);
+    }
+    if articles.is_empty() {
+        return Ok("no articles\n".to_owned());
     }
     let width = width();
     let chars = |text: &str| text.chars().count();
@@ -131,7 +171,9 @@ pub(crate) fn articles(
     let url_max = widest(&mut articles.iter().map(|a| chars(&a.url)));
     // SOURCE  AGE  TITLE  URL, aligned; when they do not fit, the URL
     // gives up all but a third of the room, then the title is cut.
-    let room = width.saturating_sub(source_width + age_width + 6);
+    let room = width.map_or(usize::MAX, |w| {
+        w.saturating_sub(source_width + age_width + 6)
+    });
     let (title_width, url_width) = if title_max + 2 + url_max <= room {
         (title_max, url_max)
     } else {
@@ -149,7 +191,7 @@ pub(crate) fn articles(
             truncate_chars(&a.url, url_width),
         ));
     }
-    Ok(fit(&out, width))
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -181,7 +223,18 @@ mod tests {
 
     #[test]
     fn fit_cuts_lines_never_wraps() {
-        let out = fit("short\na much longer line than fits here\n", 20);
+        let out = fit("short\na much longer line than fits here\n", Some(20));
         assert_eq!(out, "short\na much longer line …\n");
+        let text = "A      NOTE\nalpha  a very long note that goes on and on and on\n";
+        assert_eq!(fit(text, None), text, "a pipe gets everything");
+        let out = fit(
+            &format!("NAME{}  NOTE\nx{}  note\n", " ".repeat(40), " ".repeat(43)),
+            Some(30),
+        );
+        assert!(
+            out.lines()
+                .all(|l| l.ends_with("NOTE") || l.ends_with("note")),
+            "{out}"
+        );
     }
 }

@@ -6,8 +6,10 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::Outcome;
-use super::render::{ReadFormat, ago, fit, json_rows, table, width};
+use super::render::{ReadFormat, ago, fit, json_rows, table, until, width};
+use herald::app::next_due;
 use herald::config::Config;
+use herald::model::schedule::spread_offset;
 use herald::model::secret::redact_url_text;
 use herald::storage::Reader;
 
@@ -45,11 +47,18 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
         } else {
             "ok".to_owned()
         };
+        let next = spec.enabled.then(|| {
+            let offset = spread_offset(&spec.name, config.daemon.spread);
+            next_due(&spec.name, &spec.schedule, offset, &s, now)
+        });
         json_rows_out.push(json!({
             "name": spec.name,
             "kind": spec.kind.as_str(),
             "enabled": spec.enabled,
             "schedule": spec.schedule.as_str(),
+            "timezone": spec.schedule.zone().name(),
+            "next_start": next.as_ref().and_then(|n| n.at.clone()),
+            "next_start_reason": next.as_ref().map(|n| n.reason.clone()),
             "state": s,
         }));
         let mut note = s.last_error.clone().unwrap_or_default();
@@ -67,7 +76,9 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
             spec.name.clone(),
             spec.kind.to_string(),
             if spec.enabled { "yes" } else { "no" }.to_owned(),
-            spec.schedule.written().to_owned(),
+            spec.schedule.describe(),
+            next.as_ref()
+                .map_or_else(|| "-".to_owned(), |n| until(n.at.as_deref(), now)),
             ago(s.last_success_at.as_deref(), now),
             s.last_status.clone().unwrap_or_else(|| "-".to_owned()),
             health,
@@ -84,6 +95,7 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
                     "KIND",
                     "ENABLED",
                     "SCHEDULE",
+                    "NEXT START",
                     "LAST SUCCESS",
                     "LAST STATUS",
                     "HEALTH",

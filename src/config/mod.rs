@@ -207,6 +207,13 @@ pub struct DaemonSettings {
     pub keep: Keep,
     /// How long the `fetches` and `rounds` history is kept.
     pub keep_history: Keep,
+    /// The zone schedules are read in unless a source names its own.
+    pub timezone: chrono_tz::Tz,
+    /// Where that zone came from (`[daemon] timezone`, the TZ variable, the
+    /// system), for `check`.
+    pub timezone_origin: String,
+    /// Window a scheduled round's source starts are spread over.
+    pub spread: Duration,
 }
 
 /// Finds the config file: the explicit path (`--config` or `HERALD_CONFIG`),

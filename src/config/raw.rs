@@ -45,6 +45,12 @@ pub(super) struct DaemonConfig {
     /// How long the `fetches` and `rounds` history is kept.
     #[serde(default = "default_keep_history")]
     pub keep_history: String,
+    /// IANA zone the schedules' hours are read in; the system's when absent.
+    pub timezone: Option<String>,
+    /// Window over which a scheduled round's sources start, each at a stable
+    /// offset from its name (`"2m"`); zero starts them all at the tick.
+    #[serde(default, with = "humantime_serde")]
+    pub spread: Duration,
 }
 
 fn default_database() -> PathBuf {
@@ -91,6 +97,8 @@ impl Default for DaemonConfig {
             max_consecutive_failures: default_max_consecutive_failures(),
             keep: default_keep(),
             keep_history: default_keep_history(),
+            timezone: None,
+            spread: Duration::ZERO,
         }
     }
 }
@@ -136,6 +144,8 @@ pub(super) struct RawSource {
     pub respect_server_hints: bool,
     /// This source's articles are kept this long (else `[daemon] keep`).
     pub keep: Option<String>,
+    /// IANA zone its `schedule` is read in (else `[daemon] timezone`).
+    pub timezone: Option<String>,
     /// The kind's own keys.
     #[serde(flatten)]
     pub options: BTreeMap<String, serde_json::Value>,

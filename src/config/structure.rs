@@ -178,6 +178,7 @@ fn check_source(
         "rate_limit",
         "respect_server_hints",
         "keep",
+        "timezone",
     ];
     let json = as_json(fields);
     let base: Map<String, Value> = ["name", "kind"]

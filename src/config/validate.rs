@@ -12,10 +12,11 @@ use super::{Config, ConfigError, ConfigProblem, DaemonSettings};
 use crate::fetch::ClientSettings;
 use crate::model::rate_limit::RateLimit;
 use crate::model::retention::Keep;
-use crate::model::schedule::Schedule;
+use crate::model::schedule::{Schedule, system_zone, zone_named};
 use crate::model::source::{Kind, SourceInput, SourceSpec};
 use crate::sources::{self, BuildContext};
 use crate::telemetry::LogConfig;
+use chrono_tz::Tz;
 
 /// The largest values `check` accepts. Each bounds something that would
 /// otherwise exhaust the machine or overflow a timer: thousands of workers
@@ -33,6 +34,8 @@ pub(super) mod max {
     pub(crate) const CONSECUTIVE_FAILURES: u32 = 10_000;
     /// `daemon.round_timeout`.
     pub(crate) const ROUND_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+    /// `daemon.spread`.
+    pub(crate) const SPREAD: Duration = Duration::from_secs(3600);
     /// `daemon.shutdown_grace`.
     pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3600);
     /// `http.per_host_concurrency`.
@@ -124,7 +127,17 @@ pub(super) fn validate(
         problems: earlier,
         warnings: Vec::new(),
     };
-    let schedule = daemon(&mut found, &raw.daemon);
+    let (zone, zone_origin) = match raw.daemon.timezone.as_deref() {
+        Some(name) => match zone_named(name) {
+            Ok(zone) => (zone, "[daemon] timezone"),
+            Err(e) => {
+                found.global("daemon.timezone", e);
+                (Tz::UTC, "[daemon] timezone")
+            }
+        },
+        None => system_zone(),
+    };
+    let schedule = daemon(&mut found, &raw.daemon, zone);
     http(&mut found, &raw.http);
     log(&mut found, &raw.log);
     alerts(&mut found, &raw.alerts);
@@ -133,10 +146,11 @@ pub(super) fn validate(
     // them, against a stand-in, so every problem is reported at once.
     let global = schedule
         .clone()
-        .or_else(|| Schedule::parse("0 0 * * *").ok());
+        .or_else(|| Schedule::parse_in("0 0 * * *", zone).ok());
     let sources = global.map_or_else(Vec::new, |g| {
         sources(&mut found, raw.sources, &g, broken_sources)
     });
+    spread(&mut found, raw.daemon.spread, &sources);
     if sources.iter().all(|s| !s.enabled) {
         found
             .warnings
@@ -178,6 +192,9 @@ pub(super) fn validate(
             max_consecutive_failures: d.max_consecutive_failures,
             keep: d.keep.parse().unwrap_or(Keep::Forever),
             keep_history: d.keep_history.parse().unwrap_or(Keep::Forever),
+            timezone: zone,
+            timezone_origin: zone_origin.to_owned(),
+            spread: d.spread,
         },
         http: raw.http,
         log,
@@ -189,7 +206,7 @@ pub(super) fn validate(
 }
 
 /// `[daemon]`; returns the global schedule when it is valid.
-fn daemon(found: &mut Findings<'_>, daemon: &DaemonConfig) -> Option<Schedule> {
+fn daemon(found: &mut Findings<'_>, daemon: &DaemonConfig, zone: Tz) -> Option<Schedule> {
     found.range("daemon.workers", daemon.workers, 1, max::WORKERS);
     found.range(
         "daemon.queue_capacity",
@@ -226,9 +243,45 @@ fn daemon(found: &mut Findings<'_>, daemon: &DaemonConfig) -> Option<Schedule> {
             found.global(key, e.to_string());
         }
     }
-    Schedule::parse(&daemon.schedule)
+    Schedule::parse_in(&daemon.schedule, zone)
         .map_err(|e| found.global("daemon.schedule", e))
         .ok()
+}
+
+/// `[daemon] spread` must end before the next tick of every schedule it
+/// applies to, or every round would overlap the next one.
+fn spread(found: &mut Findings<'_>, spread: std::time::Duration, sources: &[Arc<SourceSpec>]) {
+    if spread.is_zero() {
+        return;
+    }
+    if spread > max::SPREAD {
+        found.global(
+            "daemon.spread",
+            format!(
+                "must be at most {} (got {})",
+                humantime::format_duration(max::SPREAD),
+                humantime::format_duration(spread)
+            ),
+        );
+        return;
+    }
+    let tightest = sources
+        .iter()
+        .filter(|s| s.enabled)
+        .min_by_key(|s| s.schedule.interval());
+    if let Some(source) = tightest.filter(|s| s.schedule.interval() <= spread) {
+        found.global(
+            "daemon.spread",
+            format!(
+                "{} is not shorter than the {} between two ticks of {:?} (source {:?}): \
+                 rounds would overlap",
+                humantime::format_duration(spread),
+                humantime::format_duration(source.schedule.interval()),
+                source.schedule.written(),
+                source.name
+            ),
+        );
+    }
 }
 
 /// `[http]`.
@@ -325,7 +378,8 @@ fn sources(
     let mut names = HashSet::new();
     let mut specs = Vec::new();
     // Thousands of sources share a handful of schedules: parse each once.
-    let mut schedules: HashMap<String, Result<Schedule, String>> = HashMap::new();
+    let mut schedules: HashMap<(String, Tz), Result<Schedule, String>> = HashMap::new();
+    let zone = global.zone();
     for (index, raw) in raw_sources.into_iter().enumerate() {
         if broken.contains(&index) {
             continue;
@@ -345,10 +399,23 @@ fn sources(
                 "is used by another source; names must be unique",
             );
         }
-        let own_schedule = match &raw.schedule {
+        let own_zone = match raw.timezone.as_deref().map(zone_named) {
+            Some(Ok(own)) => Some(own),
+            Some(Err(e)) => {
+                found.source(index, &label, "timezone", e);
+                None
+            }
+            None => None,
+        };
+        let text = match (&raw.schedule, own_zone) {
+            (Some(text), _) => Some(text.clone()),
+            (None, Some(_)) => Some(global.written().to_owned()),
+            (None, None) => None,
+        };
+        let own_schedule = match text {
             Some(text) => match schedules
-                .entry(text.clone())
-                .or_insert_with(|| Schedule::parse(text))
+                .entry((text.clone(), own_zone.unwrap_or(zone)))
+                .or_insert_with(|| Schedule::parse_in(&text, own_zone.unwrap_or(zone)))
             {
                 Ok(schedule) => Some(schedule.clone()),
                 Err(e) => {

@@ -103,20 +103,52 @@ fn settings_differ(old: &SourceSpec, new: &SourceSpec) -> bool {
 }
 
 impl fmt::Display for ConfigDiff {
-    /// `+2 sources, -1, 1 rescheduled, 1 changed`, or `no changes`.
+    /// `+2 sources (a, b), -1 (c), 1 rescheduled (d), 1 changed (e)`, or
+    /// `no changes`: names, so the operator sees the reload did what they
+    /// meant (at most five per list, then a count).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn names(list: &[String]) -> String {
+            const SHOWN: usize = 5;
+            let mut text = list
+                .iter()
+                .take(SHOWN)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if list.len() > SHOWN {
+                text.push_str(&format!(", +{} more", list.len() - SHOWN));
+            }
+            format!("({text})")
+        }
         let mut parts = Vec::new();
         if !self.added.is_empty() {
-            parts.push(format!("+{} sources", self.added.len()));
+            let noun = if self.added.len() == 1 {
+                "source"
+            } else {
+                "sources"
+            };
+            parts.push(format!(
+                "+{} {noun} {}",
+                self.added.len(),
+                names(&self.added)
+            ));
         }
         if !self.removed.is_empty() {
-            parts.push(format!("-{}", self.removed.len()));
+            parts.push(format!("-{} {}", self.removed.len(), names(&self.removed)));
         }
         if !self.rescheduled.is_empty() {
-            parts.push(format!("{} rescheduled", self.rescheduled.len()));
+            parts.push(format!(
+                "{} rescheduled {}",
+                self.rescheduled.len(),
+                names(&self.rescheduled)
+            ));
         }
         if !self.changed.is_empty() {
-            parts.push(format!("{} changed", self.changed.len()));
+            parts.push(format!(
+                "{} changed {}",
+                self.changed.len(),
+                names(&self.changed)
+            ));
         }
         if parts.is_empty() {
             f.write_str("no changes")

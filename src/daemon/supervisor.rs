@@ -34,7 +34,7 @@ use crate::app::{runner_for, start_pool};
 use crate::config::{self, Config};
 use crate::engine::pool::WorkerPool;
 use crate::engine::report::RoundReport;
-use crate::engine::round::RoundRunner;
+use crate::engine::round::{RoundRunner, Spread};
 use crate::engine::shutdown::Shutdown;
 use crate::error::{Error, Result};
 use crate::fetch::HostLimits;
@@ -161,7 +161,7 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
     notify::ready("started, waiting for the first round");
     if sup.config.daemon.run_on_start {
         let all = sup.config.enabled_sources();
-        sup.start_round(all, "start".to_owned());
+        sup.start_round(all, "start".to_owned(), Spread::default());
     }
 
     let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
@@ -175,7 +175,7 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
                 Some(Control::RunNow) => {
                     info!("running every source now, as asked (SIGUSR1)");
                     let all = sup.config.enabled_sources();
-                    sup.start_round(all, "now".to_owned());
+                    sup.start_round(all, "now".to_owned(), Spread::default());
                 }
             },
             Some(tick) = ticks.recv() => sup.tick(&tick),
@@ -285,11 +285,13 @@ impl Supervisor {
     /// A cron tick: the sources on that schedule are due.
     fn tick(&mut self, tick: &RoundTick) {
         let due = self.config.sources_on(&tick.schedule);
-        self.start_round(due, tick.schedule.as_str().to_owned());
+        let spread = Spread(self.config.daemon.spread);
+        self.start_round(due, tick.schedule.describe(), spread);
     }
 
-    /// Starts a round for `sources`, skipping (and recording) those still busy.
-    fn start_round(&mut self, sources: Vec<Arc<SourceSpec>>, trigger: String) {
+    /// Starts a round for `sources`, skipping (and recording) those still
+    /// busy; a scheduled round spreads its starts over `spread`.
+    fn start_round(&mut self, sources: Vec<Arc<SourceSpec>>, trigger: String, spread: Spread) {
         if sources.is_empty() || self.shutdown.is_begun() {
             return;
         }
@@ -301,7 +303,7 @@ impl Supervisor {
         self.busy.extend(names.iter().cloned());
         let runner = self.runner.clone();
         self.rounds.spawn(async move {
-            let result = runner.run(&due, &busy, &trigger).await;
+            let result = runner.run_spread(&due, &busy, &trigger, spread).await;
             RoundDone {
                 sources: names,
                 result,
@@ -420,6 +422,20 @@ impl Supervisor {
             ));
         }
         info!("config reloaded: {summary}");
+        // A source just added (or just enabled) is fetched now, not at its
+        // next tick, which may be hours away.
+        let arrived: Vec<Arc<SourceSpec>> = self
+            .config
+            .sources
+            .iter()
+            .filter(|s| s.enabled)
+            .filter(|s| {
+                diff.added.contains(&s.name)
+                    || old.sources.iter().any(|o| o.name == s.name && !o.enabled)
+            })
+            .cloned()
+            .collect();
+        self.start_round(arrived, "reload".to_owned(), Spread::default());
         ReloadOutcome::Applied(diff)
     }
 

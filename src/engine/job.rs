@@ -56,6 +56,9 @@ pub struct FetchJob {
     pub memory: SourceMemory,
     /// The host's concurrency slot, held until the job is answered.
     pub host_permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Not handed to a worker before this: the source's place in a spread
+    /// round (`[daemon] spread`).
+    pub not_before: Option<Instant>,
 }
 
 /// The answer to one follow-up request.

@@ -28,6 +28,7 @@ use crate::fetch::limits::host_key;
 use crate::model::article::Article;
 use crate::model::http::FetchRequest;
 use crate::model::outcome::{BreakerState, FetchOutcome, FetchStatus, SkipReason, SourceMemory};
+use crate::model::schedule::spread_offset;
 use crate::model::source::SourceSpec;
 use crate::storage::{RoundSummary, Storage, StorageError, Stored};
 
@@ -67,6 +68,10 @@ pub struct RoundRunner {
     /// would have skipped.
     forced: bool,
 }
+
+/// How a round's sources start: all at once, or spread over a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spread(pub Duration);
 
 impl RoundRunner {
     /// A runner feeding `queue` (a pool's) and committing to `storage`.
@@ -220,6 +225,24 @@ impl RoundRunner {
         busy: &[String],
         trigger: &str,
     ) -> Result<RoundReport, StorageError> {
+        self.run_spread(sources, busy, trigger, Spread::default())
+            .await
+    }
+
+    /// As [`RoundRunner::run`], each source starting at its stable offset
+    /// within `spread` (a scheduled round under `[daemon] spread`); the
+    /// round's deadline moves back by the window, so the last source to
+    /// start still has the whole `round_timeout`.
+    ///
+    /// # Errors
+    /// As [`RoundRunner::run`].
+    pub async fn run_spread(
+        &self,
+        sources: &[Arc<SourceSpec>],
+        busy: &[String],
+        trigger: &str,
+        spread: Spread,
+    ) -> Result<RoundReport, StorageError> {
         let started = Instant::now();
         let started_at = Utc::now();
         let round_id = self
@@ -227,16 +250,21 @@ impl RoundRunner {
             .begin_round(trigger, sources.len() + busy.len())
             .await?;
         let span = tracing::info_span!("round", round_id);
-        self.run_inner(round_id, started, started_at, sources, busy, trigger)
-            .instrument(span)
-            .await
+        self.run_inner(
+            round_id,
+            (started, started_at, spread.0),
+            sources,
+            busy,
+            trigger,
+        )
+        .instrument(span)
+        .await
     }
 
     async fn run_inner(
         &self,
         round_id: i64,
-        started: Instant,
-        started_at: DateTime<Utc>,
+        (started, started_at, spread): (Instant, DateTime<Utc>, Duration),
         sources: &[Arc<SourceSpec>],
         busy: &[String],
         trigger: &str,
@@ -244,7 +272,7 @@ impl RoundRunner {
         // One INFO line per round, its summary at the end; per-source detail
         // is DEBUG, and WARN is kept for what needs a person.
         debug!(sources = sources.len(), trigger, "round started");
-        let deadline = started + self.settings.round_timeout;
+        let deadline = started + spread + self.settings.round_timeout;
         let (reply, mut replies) = mpsc::unbounded_channel();
         if !busy.is_empty() {
             let shown: Vec<&str> = busy.iter().take(5).map(String::as_str).collect();
@@ -293,23 +321,29 @@ impl RoundRunner {
                 .as_ref()
                 .map_or_else(|| host_key(&source.source.request().url), host_key);
             memory.host_backoff = memories.hosts.get(&host).cloned();
-            match breaker::skip_reason(
+            let skip = breaker::skip_reason(
                 &memory,
                 source.rate_limit,
                 source.respect_server_hints,
                 now,
                 self.forced,
-            ) {
-                Some(reason) => {
-                    debug!(source = %source.name, %reason, "skipped");
-                    let _ = reply.send(JobReply::Source(Box::new(FetchOutcome::skipped(
-                        &source.name,
-                        reason,
-                    ))));
-                }
-                None => jobs.push(plan.job(Arc::clone(source), None, memory)),
+            );
+            if let Some(reason) = skip {
+                debug!(source = %source.name, %reason, "skipped");
+                let _ = reply.send(JobReply::Source(Box::new(FetchOutcome::skipped(
+                    &source.name,
+                    reason,
+                ))));
+                continue;
             }
+            let mut job = plan.job(Arc::clone(source), None, memory);
+            if !spread.is_zero() {
+                job.not_before = Some(started + spread_offset(&source.name, spread));
+            }
+            jobs.push(job);
         }
+        // A host's jobs wait in order: earliest start first.
+        jobs.sort_by_key(|job| job.not_before);
         enqueue(&plan, jobs);
 
         // Every job answers exactly once, so counting the sources still open
@@ -482,6 +516,7 @@ impl Plan {
             shutdown: self.shutdown.clone(),
             memory,
             host_permit: None,
+            not_before: None,
         }
     }
 }
@@ -530,9 +565,13 @@ async fn enqueue_host(plan: Plan, host: Arc<Semaphore>, jobs: Vec<FetchJob>) {
     let deadline = tokio::time::sleep_until(plan.deadline);
     tokio::pin!(deadline);
     for mut job in jobs.by_ref() {
+        let not_before = job.not_before;
         let slot = tokio::select! {
             biased;
             permit = async {
+                if let Some(at) = not_before {
+                    tokio::time::sleep_until(at).await;
+                }
                 let host_permit = Arc::clone(&host).acquire_owned().await.ok();
                 (host_permit, plan.queue.reserve().await)
             } => Ok(permit),
