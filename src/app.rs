@@ -339,12 +339,40 @@ pub fn fetch_target(config: &Config, target: &str, kind: Option<Kind>) -> Result
             ),
         });
     }
-    let url = url::Url::parse(target).map_err(|e| {
+    let not_found = |why: String| {
+        let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
         Error::Usage(format!(
-            "{target:?} is neither a source in {} nor a URL ({e})",
-            config.path.display()
+            "{target:?} is neither a source in {} nor a URL ({why}){}",
+            config.path.display(),
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!("; the configured sources are: {}", names.join(", "))
+            }
         ))
-    })?;
+    };
+    let url = match url::Url::parse(target) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+        // `localhost:8080/feed` parses with the scheme "localhost", and
+        // `127.0.0.1:8080/feed` not at all: both want a scheme.
+        Ok(_) | Err(url::ParseError::RelativeUrlWithoutBase)
+            if !target.contains("://") && target.contains(['.', ':', '/']) =>
+        {
+            return Err(not_found(format!(
+                "no scheme: did you mean http://{target} ?"
+            )));
+        }
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            return Err(not_found("no source has that name".to_owned()));
+        }
+        Ok(url) => {
+            return Err(not_found(format!(
+                "scheme {:?} is not http or https",
+                url.scheme()
+            )));
+        }
+        Err(e) => return Err(not_found(e.to_string())),
+    };
     let kind = kind.unwrap_or(Kind::Feed);
     let input = SourceInput {
         name: "fetch".to_owned(),

@@ -693,6 +693,20 @@ async fn fetch_explain_shows_headers_caching_and_items_without_the_key() {
         "{text}"
     );
     assert!(!text.contains(key.1), "{text}");
+    // A 304 shows what the database holds, not nothing.
+    let plain = env
+        .herald_with_env(&["fetch", "newsapi", "-n", "2"], &[key])
+        .await;
+    let text = String::from_utf8_lossy(&plain.stdout).into_owned();
+    assert!(
+        text.contains("not modified since the last fetch that stored it (ETag \"nv1\")"),
+        "{text}"
+    );
+    assert!(text.contains("stored items (newest first):"), "{text}");
+    assert!(
+        text.contains("  1. ") && text.contains("  2. ") && !text.contains("  3. "),
+        "{text}"
+    );
     assert!(!String::from_utf8_lossy(&again.stderr).contains(key.1));
 
     // Any URL, parsed as a feed by default.
@@ -711,6 +725,13 @@ async fn fetch_explain_shows_headers_caching_and_items_without_the_key() {
     let text = String::from_utf8_lossy(&plain.stdout).into_owned();
     assert!(text.starts_with("  1. "), "{text}");
 
+    let schemeless = env.herald(&["fetch", "127.0.0.1:8765/x.xml"]).await;
+    assert!(
+        String::from_utf8_lossy(&schemeless.stderr)
+            .contains("did you mean http://127.0.0.1:8765/x.xml ?"),
+        "{}",
+        String::from_utf8_lossy(&schemeless.stderr)
+    );
     let wrong = env.herald(&["fetch", "no-such-source"]).await;
     assert_eq!(wrong.status.code(), Some(2));
     assert!(

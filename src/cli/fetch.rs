@@ -10,13 +10,14 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use super::{EXIT_ALL_FAILED, Outcome, runtime};
+use super::{CliError, EXIT_ALL_FAILED, Outcome, runtime};
 use herald::app::{self, FetchTarget, TracedFetch};
 use herald::config::Config;
 use herald::engine::job::Fetched;
 use herald::fetch::Exchange;
 use herald::model::secret::{MASK, Secret, redact, redact_url};
 use herald::model::source::Kind;
+use herald::storage::Reader;
 
 /// `herald fetch` arguments.
 #[derive(Debug, clap::Args)]
@@ -46,7 +47,11 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
     let target = app::fetch_target(config, &args.target, args.kind)?;
     let fetched = runtime()?.block_on(app::fetch_traced(config, &target))?;
     let secrets = target.spec.secrets();
-    let (text, ok) = render(&target, &fetched, args, &secrets);
+    let (mut text, ok) = render(&target, &fetched, args, &secrets);
+    let not_modified = matches!(&fetched.result, Ok(response) if response.http_status == 304);
+    if not_modified {
+        not_modified_note(&mut text, config, &target, args.count)?;
+    }
     print!("{}", redact(&text, &secrets));
     Ok(if ok {
         ExitCode::SUCCESS
@@ -161,6 +166,47 @@ fn render(
         let _ = writeln!(out, "(no items)");
     }
     (out, true)
+}
+
+/// After a 304: since when the copy is current, by which validator, and the
+/// items the database holds for the source (nothing was parsed to show).
+fn not_modified_note(
+    out: &mut String,
+    config: &Config,
+    target: &FetchTarget,
+    count: usize,
+) -> Result<(), CliError> {
+    let validators = target.validators.clone().unwrap_or_default();
+    let since = validators
+        .last_modified
+        .as_deref()
+        .unwrap_or("the last fetch that stored it");
+    let etag = validators
+        .etag
+        .as_deref()
+        .map_or_else(String::new, |etag| format!(" (ETag {etag})"));
+    let _ = writeln!(out, "not modified since {since}{etag}");
+    let stored = if config.daemon.database.exists() {
+        Reader::open(&config.daemon.database)?.latest(count, &[target.spec.name.clone()], None)?
+    } else {
+        Vec::new()
+    };
+    if stored.is_empty() {
+        let _ = writeln!(out, "(no stored items for {})", target.spec.name);
+        return Ok(());
+    }
+    let _ = writeln!(out, "stored items (newest first):");
+    for (index, article) in stored.iter().enumerate() {
+        let when = article.published_at.as_deref().unwrap_or("no date");
+        let _ = writeln!(
+            out,
+            "{:>3}. {}\n     {}  ({when})",
+            index + 1,
+            article.title,
+            article.url
+        );
+    }
+    Ok(())
 }
 
 /// The answer, the validators and hints for next time, a permanent move.

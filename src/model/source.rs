@@ -73,7 +73,13 @@ impl fmt::Display for Kind {
 
 /// A `kind` that herald does not know; its message lists the ones it does.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown kind {0:?}; known kinds: {known}", known = Kind::names().join(", "))]
+#[error("unknown kind {0:?}{hint}; known kinds: {known}",
+    known = Kind::names().join(", "),
+    hint = if matches!(.0.to_ascii_lowercase().as_str(), "rss" | "atom" | "jsonfeed" | "json_feed" | "rdf") {
+        " (RSS, Atom and JSON Feed are all kind \"feed\")"
+    } else {
+        ""
+    })]
 pub struct UnknownKind(pub String);
 
 impl FromStr for Kind {
