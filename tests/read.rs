@@ -156,6 +156,21 @@ async fn sources_and_stats_report_state_from_the_tables() {
         ),
         (Some(2), Some(1.0))
     );
+    let ndjson = env.herald(&["stats", "--format", "ndjson"]).await;
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&ndjson.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one object per line"))
+        .collect();
+    let kinds: Vec<&str> = lines.iter().filter_map(|l| l["type"].as_str()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "round").count(),
+        2,
+        "{lines:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "source").count(),
+        stats["sources"].as_array().map_or(0, Vec::len)
+    );
     let table = String::from_utf8_lossy(&env.herald(&["stats"]).await.stdout).into_owned();
     assert!(
         table.contains("WALL S") && table.contains("100%"),

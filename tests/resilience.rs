@@ -222,6 +222,23 @@ async fn per_host_cap_holds_and_a_busy_host_does_not_starve_others() {
         other_at < busy_last,
         "the other host was served while the busy one was still queued"
     );
+    // The ideal counts the cap: 20 sources through 4 slots are 5 waves of
+    // the slowest fetch, not one; and the report says which cap bound it.
+    let slowest = report["sources"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter(|l| l["name"].as_str().is_some_and(|n| n.starts_with("busy-")))
+        .filter_map(|l| l["elapsed_ms"].as_u64())
+        .max()
+        .expect("busy lines");
+    assert_eq!(report["ideal_ms"].as_u64(), Some(5 * slowest), "{report:#}");
+    let bound = format!("per_host_concurrency = 4 on 127.0.0.1:{}", busy.port());
+    assert_eq!(
+        report["ideal_bound"].as_str(),
+        Some(bound.as_str()),
+        "{report:#}"
+    );
 }
 
 #[tokio::test]

@@ -27,8 +27,27 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
     let from_round = recent.iter().map(|r| r.id).min().unwrap_or(i64::MAX);
     let per_source = reader.source_stats(from_round)?;
     let text = match args.format {
-        ReadFormat::Json | ReadFormat::Ndjson => {
-            json_line(&json!({ "rounds": recent, "sources": per_source }))?
+        ReadFormat::Json => json_line(&json!({ "rounds": recent, "sources": per_source }))?,
+        // One object per line, each saying what it is, for `jq` and log shippers.
+        ReadFormat::Ndjson => {
+            let mut out = String::new();
+            let tagged = |kind: &str, value: serde_json::Value| {
+                let mut value = value;
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("type".to_owned(), json!(kind));
+                }
+                value
+            };
+            for round in &recent {
+                out.push_str(&json_line(&tagged("round", serde_json::to_value(round)?))?);
+            }
+            for source in &per_source {
+                out.push_str(&json_line(&tagged(
+                    "source",
+                    serde_json::to_value(source)?,
+                ))?);
+            }
+            out
         }
         ReadFormat::Table => {
             let now = Utc::now();

@@ -212,10 +212,19 @@ impl Metrics {
         };
         let allowed = interval * 2;
         let (since, what) = match state.last_round {
-            Some((at, _)) => (at.elapsed(), "the last round finished"),
+            Some((at, _)) => (at.elapsed(), "the last round finished".to_owned()),
+            // Rounds may have finished with every source stuck behind its
+            // previous round: say so, not "none finished".
+            None if state.rounds_total > 0 => (
+                self.started.elapsed(),
+                format!(
+                    "{} round(s) finished but every source in them was still busy with its previous round; started",
+                    state.rounds_total
+                ),
+            ),
             None => (
                 self.started.elapsed(),
-                "started, no round has finished yet;",
+                "started, no round has finished yet;".to_owned(),
             ),
         };
         let healthy = since <= allowed;
@@ -468,6 +477,7 @@ mod tests {
 
     fn report(sources: &[(&str, FetchStatus, u64)], new: usize, wall_ms: u64) -> RoundReport {
         RoundReport {
+            ideal_bound: None,
             round_id: 1,
             started_at: String::new(),
             wall_ms,
@@ -576,8 +586,10 @@ mod tests {
         metrics.record_round(&report(&[("a", FetchStatus::Skipped, 0)], 0, 1));
         let health = metrics.health();
         assert!(
-            health.reason.contains("no round has finished yet"),
-            "all stuck is no progress: {health:?}"
+            health
+                .reason
+                .contains("1 round(s) finished but every source in them was still busy"),
+            "all stuck is no progress, and says so: {health:?}"
         );
         let mut polite = report(&[("a", FetchStatus::Skipped, 0)], 0, 1);
         polite.sources[0].skip = Some(SkipReason::NotDue {

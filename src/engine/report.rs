@@ -16,8 +16,15 @@ pub struct RoundReport {
     pub started_at: String,
     /// From the first job queued to the last commit.
     pub wall_ms: u64,
-    /// `ceil(fetched / workers) × slowest fetch`: what perfect concurrency would cost.
+    /// What perfect concurrency would cost under the caps: `ceil(fetched /
+    /// workers) × slowest fetch`, or, when one host's sources are more than
+    /// its `per_host_concurrency` lets through at once, `ceil(its sources /
+    /// cap) × its slowest fetch`, whichever is longer.
     pub ideal_ms: u64,
+    /// The cap that sets `ideal_ms` when it is a host's, not the workers':
+    /// `per_host_concurrency = 2 on example.org:443`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ideal_bound: Option<String>,
     /// One line per source, in config order.
     pub sources: Vec<SourceReport>,
     /// The sums of the lines.
@@ -104,7 +111,7 @@ impl RoundReport {
             .filter(|s| s.stored_late_ms.is_some())
             .count();
         format!(
-            "round {}: {}/{} ok, {} failed, {}{} new, {:.2} s (ideal {:.2} s){}",
+            "round {}: {}/{} ok, {} failed, {}{} new, {:.2} s (ideal {:.2} s{}){}",
             self.round_id,
             self.totals.ok,
             self.sources.len(),
@@ -113,6 +120,9 @@ impl RoundReport {
             self.totals.new,
             self.wall_ms as f64 / 1000.0,
             self.ideal_ms as f64 / 1000.0,
+            self.ideal_bound
+                .as_deref()
+                .map_or_else(String::new, |bound| format!(", bound by {bound}")),
             if late > 0 {
                 format!("; {late} stored late (database locked)")
             } else {
@@ -151,9 +161,11 @@ pub(super) fn build_report(
     round_id: i64,
     started_at: DateTime<Utc>,
     wall: Duration,
-    workers: usize,
+    caps: (usize, usize),
+    host_of: &std::collections::HashMap<&str, String>,
     sources: Vec<SourceReport>,
 ) -> RoundReport {
+    let (workers, per_host) = caps;
     let mut totals = Totals::default();
     for s in &sources {
         match s.status {
@@ -166,8 +178,26 @@ pub(super) fn build_report(
     }
     let fetched = sources.len() - totals.skipped;
     let slowest = sources.iter().map(|s| s.elapsed_ms).max().unwrap_or(0);
-    let ideal_ms = fetched.div_ceil(workers.max(1)) as u64 * slowest;
+    let mut ideal_ms = fetched.div_ceil(workers.max(1)) as u64 * slowest;
+    let mut ideal_bound = None;
+    let mut by_host: std::collections::HashMap<&str, (usize, u64)> =
+        std::collections::HashMap::new();
+    for s in sources.iter().filter(|s| s.status != FetchStatus::Skipped) {
+        if let Some(host) = host_of.get(s.name.as_str()) {
+            let entry = by_host.entry(host.as_str()).or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.max(s.elapsed_ms);
+        }
+    }
+    for (host, (count, slowest)) in by_host {
+        let bound = count.div_ceil(per_host.max(1)) as u64 * slowest;
+        if bound > ideal_ms {
+            ideal_ms = bound;
+            ideal_bound = Some(format!("per_host_concurrency = {per_host} on {host}"));
+        }
+    }
     RoundReport {
+        ideal_bound,
         round_id,
         started_at: started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
         wall_ms: wall.as_millis() as u64,

@@ -201,10 +201,12 @@ impl RoundRunner {
             ) else {
                 continue;
             };
+            // RFC 3339 to the second, like the log's own timestamps.
+            let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             if let (Some(gone), None) = (state.gone_at, memory.gone_at) {
-                warn!(source = %name, gone_at = %gone, "source answered 410 Gone: disabled; remove it from the config");
+                warn!(source = %name, gone_at = %stamp(gone), "source answered 410 Gone: disabled; remove it from the config");
             } else if let Some(until) = state.paused_until {
-                warn!(source = %name, failures = state.consecutive_failures, until = %until, "source paused by the circuit breaker");
+                warn!(source = %name, failures = state.consecutive_failures, until = %stamp(until), "source paused by the circuit breaker");
             }
             updates.push((name.clone(), state));
         }
@@ -454,11 +456,16 @@ impl RoundRunner {
             .collect();
         lines.sort_by_key(|line| order.get(line.name.as_str()).copied());
 
+        let host_of: HashMap<&str, String> = sources
+            .iter()
+            .map(|s| (s.name.as_str(), host_key(&s.source.request().url)))
+            .collect();
         let report = build_report(
             round_id,
             started_at,
             started.elapsed(),
-            self.settings.workers,
+            (self.settings.workers, self.hosts.per_host()),
+            &host_of,
             lines,
         );
         let breaker = self.breaker_updates(&by_name, &before, &verdicts);

@@ -30,6 +30,11 @@ impl HostLimits {
         }
     }
 
+    /// Requests allowed in flight per host (`per_host_concurrency`).
+    pub fn per_host(&self) -> usize {
+        self.per_host
+    }
+
     /// The semaphore of `host` (a [`host_key`]).
     pub fn of(&self, host: &str) -> Arc<Semaphore> {
         let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);

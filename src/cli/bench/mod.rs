@@ -183,7 +183,14 @@ async fn measure(
     let mut cpus = Vec::new();
     let mut peak_rss: f64 = 0.0;
     let mut articles = 0;
-    for _ in 0..options.rounds.max(1) {
+    let rounds = options.rounds.max(1);
+    let expected = sources.div_ceil(workers) as f64 * options.latency.as_secs_f64();
+    for round in 1..=rounds {
+        // Progress on stderr (stdout is the results): a sequential sweep
+        // takes tens of seconds and must not look hung.
+        eprintln!(
+            "bench: {mode}, {sources} sources, {workers} worker(s), round {round}/{rounds} (ideal {expected:.2} s)…"
+        );
         let dir = tempfile::tempdir().map_err(BenchError::TempDir)?;
         let config = bench_config(dir.path(), server, sources, workers)?;
         reset_peak_rss();
