@@ -14,7 +14,8 @@ pub(super) fn draw(path: &Path, rows: &[BenchRow], options: &Args) -> Result<(),
     use plotters::prelude::*;
 
     // (label, measured points, ideal points), sequential first.
-    let mut series: Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)> = Vec::new();
+    type Points = Vec<(f64, f64)>;
+    let mut series: Vec<(String, Points, Points)> = Vec::new();
     let mut keys: Vec<(&str, usize)> = Vec::new();
     for row in rows {
         if !keys.contains(&(row.mode, row.workers)) {
