@@ -40,7 +40,8 @@ fn describe(config: &Config) -> String {
     };
     let mut out = format!(
         "{}: ok\ndatabase: {}\nworkers: {}, queue capacity: {}, round timeout: {}, schedule: {:?}\n\
-         time zone: {} (from {}), spread: {spread}\nmetrics: {metrics}\nalerts: {alerts}\n\n",
+         time zone: {} (from {}), spread: {spread}\nproxy: {}\nextra root certificates: {}\n\
+         metrics: {metrics}\nalerts: {alerts}\n\n",
         config.path.display(),
         d.database.display(),
         d.workers,
@@ -49,6 +50,12 @@ fn describe(config: &Config) -> String {
         d.schedule.written(),
         d.timezone.name(),
         d.timezone_origin,
+        config.http.proxy_setup().describe(),
+        config
+            .http
+            .ca_file
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
     );
     let rows: Vec<Vec<String>> = config
         .sources

@@ -138,6 +138,11 @@ pub(super) fn validate(
         None => system_zone(),
     };
     let schedule = daemon(&mut found, &raw.daemon, zone);
+    let mut raw = raw;
+    if let Some(ca_file) = raw.http.ca_file.as_mut().filter(|p| p.is_relative()) {
+        let folder = path.parent().unwrap_or_else(|| Path::new("."));
+        *ca_file = folder.join(&*ca_file);
+    }
     http(&mut found, &raw.http);
     log(&mut found, &raw.log);
     alerts(&mut found, &raw.alerts);
@@ -309,6 +314,40 @@ fn http(found: &mut Findings<'_>, http: &ClientSettings) {
         1,
         max::BODY_BYTES,
     );
+    if let Some(proxy) = &http.proxy {
+        match url::Url::parse(proxy) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+            Ok(url) => found.global(
+                "http.proxy",
+                format!(
+                    "must be an http:// or https:// proxy URL with a host (got scheme {:?})",
+                    url.scheme()
+                ),
+            ),
+            Err(e) => found.global(
+                "http.proxy",
+                format!("is not a URL ({e}); write it as \"http://proxy.example:3128\""),
+            ),
+        }
+    }
+    if let Some(ca_file) = &http.ca_file {
+        match std::fs::read(ca_file) {
+            Err(e) => found.global(
+                "http.ca_file",
+                format!("cannot read {}: {e}", ca_file.display()),
+            ),
+            Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
+                Ok(certs) if !certs.is_empty() => {}
+                _ => found.global(
+                    "http.ca_file",
+                    format!(
+                        "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                        ca_file.display()
+                    ),
+                ),
+            },
+        }
+    }
     if http.user_agent.trim().is_empty() || !http.user_agent.is_ascii() {
         found.global("http.user_agent", "must be a non-empty ASCII string");
     }

@@ -150,7 +150,10 @@ impl Failure {
         matches!(
             self,
             Failure::Fetch(
-                FetchError::Connect(_) | FetchError::Dns { .. } | FetchError::Timeout(_)
+                FetchError::Connect(_)
+                    | FetchError::Proxy { .. }
+                    | FetchError::Dns { .. }
+                    | FetchError::Timeout(_)
             )
         )
     }

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use url::Url;
 
-use super::ClientSettings;
 use super::guard::{self, GuardedResolver};
+use super::{ClientSettings, ProxySetup};
 
 use crate::model::http::{FetchRequest, Header, ServerHint, Validators};
 
@@ -32,6 +32,11 @@ struct ClientRecipe {
     connect_timeout: Duration,
     /// `http.resolve`: host names pinned to addresses.
     pins: Arc<HashMap<String, std::net::IpAddr>>,
+    /// `[http] proxy` and `no_proxy`; `None` leaves reqwest reading the
+    /// environment's proxies.
+    proxy: Option<(String, Vec<String>)>,
+    /// `[http] ca_file`: extra roots, read when a TLS client is built.
+    ca_file: Option<std::path::PathBuf>,
 }
 
 impl ClientRecipe {
@@ -39,11 +44,35 @@ impl ClientRecipe {
     /// certificates). A client without `tls` trusts no certificate at all
     /// and is only ever given `http` URLs.
     fn build(&self, block_private: bool, tls: bool) -> Result<reqwest::Client, FetchError> {
-        let builder = if tls {
+        let mut builder = if tls {
             reqwest::Client::builder()
         } else {
             reqwest::Client::builder().tls_certs_only(std::iter::empty())
         };
+        if let (true, Some(path)) = (tls, &self.ca_file) {
+            let pem = std::fs::read(path)
+                .map_err(|e| FetchError::Other(format!("http.ca_file {}: {e}", path.display())))?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                FetchError::Other(format!(
+                    "http.ca_file {}: {}",
+                    path.display(),
+                    root_cause(&e)
+                ))
+            })?;
+            builder = builder.tls_certs_merge(roots);
+        }
+        // The proxy's own name may resolve to a private address (it usually
+        // does, in an office): the operator chose it, so it is exempt.
+        let mut exempt = None;
+        if let Some((url, bypass)) = &self.proxy {
+            let proxy = reqwest::Proxy::all(url.as_str())
+                .map_err(|e| FetchError::Other(format!("http.proxy: {}", root_cause(&e))))?
+                .no_proxy(reqwest::NoProxy::from_string(&bypass.join(",")));
+            exempt = url::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+            builder = builder.proxy(proxy);
+        }
         builder
             .user_agent(self.user_agent.clone())
             .timeout(self.timeout)
@@ -53,6 +82,7 @@ impl ClientRecipe {
             .dns_resolver(GuardedResolver {
                 block_private,
                 pins: Arc::clone(&self.pins),
+                exempt,
             })
             .build()
             .map_err(|e| FetchError::Other(root_cause(&e)))
@@ -76,6 +106,17 @@ pub enum FetchError {
     /// No connection (refused, reset, TLS failure).
     #[error("connection failed: {0}")]
     Connect(String),
+    /// The proxy in the way failed (refused, unreachable, or it refused the
+    /// tunnel): named, so nobody hunts for a fault at the site.
+    #[error("proxy {proxy} (from {origin}) failed: {reason}")]
+    Proxy {
+        /// The proxy, any password masked.
+        proxy: String,
+        /// `[http] proxy` or the environment variable that set it.
+        origin: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// An answer other than 2xx or 304.
     #[error("HTTP {status}{}", .reason.map(|r| format!(" {r}")).unwrap_or_default())]
     Status {
@@ -283,6 +324,8 @@ pub struct HttpClient {
     timeout: Duration,
     user_agent: String,
     max_body_bytes: u64,
+    /// Which proxy each URL goes through, to name it in errors.
+    proxies: Arc<ProxySetup>,
 }
 
 impl HttpClient {
@@ -304,8 +347,14 @@ impl HttpClient {
                     .map(|(host, ip)| (host.to_ascii_lowercase(), *ip))
                     .collect(),
             ),
+            proxy: http
+                .proxy
+                .as_ref()
+                .map(|proxy| (proxy.clone(), http.no_proxy.clone())),
+            ca_file: http.ca_file.clone(),
         };
         Ok(HttpClient {
+            proxies: Arc::new(http.proxy_setup()),
             clients: Arc::default(),
             recipe: Arc::new(recipe),
             allow_private: http.allow_private_networks,
@@ -594,6 +643,13 @@ impl HttpClient {
             let cause = root_cause(error);
             if cause.contains("resolves to a private address") {
                 return FetchError::Blocked(cause);
+            }
+            if let Some(route) = error.url().and_then(|url| self.proxies.route_for(url)) {
+                return FetchError::Proxy {
+                    proxy: route.shown.clone(),
+                    origin: route.origin.clone(),
+                    reason: cause,
+                };
             }
             match cause.strip_prefix("failed to lookup address information: ") {
                 Some(reason) => FetchError::Dns {

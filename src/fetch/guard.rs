@@ -83,13 +83,15 @@ pub(super) struct GuardedResolver {
     pub block_private: bool,
     /// `[http] resolve`: host → address, trusted as given.
     pub pins: Arc<HashMap<String, IpAddr>>,
+    /// The configured proxy's host, which may be private.
+    pub exempt: Option<String>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         let pinned = self.pins.get(&host.to_ascii_lowercase()).copied();
-        let block = self.block_private;
+        let block = self.block_private && self.exempt.as_deref() != Some(host.as_str());
         Box::pin(async move {
             let found: Vec<SocketAddr> = match pinned {
                 Some(ip) => vec![SocketAddr::new(ip, 0)],
@@ -146,6 +148,7 @@ mod tests {
         let strict = GuardedResolver {
             block_private: true,
             pins: Arc::default(),
+            exempt: None,
         };
         let name: Name = "localhost".parse().expect("name");
         let error = strict
@@ -159,9 +162,22 @@ mod tests {
                 .starts_with("localhost resolves to a private address"),
             "{error}"
         );
+        // The configured proxy's host is the operator's choice.
+        let proxied = GuardedResolver {
+            block_private: true,
+            pins: Arc::default(),
+            exempt: Some("localhost".to_owned()),
+        };
+        assert!(
+            proxied
+                .resolve("localhost".parse().expect("name"))
+                .await
+                .is_ok()
+        );
         let open = GuardedResolver {
             block_private: false,
             pins: Arc::default(),
+            exempt: None,
         };
         let addrs: Vec<SocketAddr> = open
             .resolve("localhost".parse().expect("name"))

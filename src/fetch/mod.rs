@@ -15,4 +15,4 @@ pub(crate) mod webhook;
 pub use client::{Exchange, FetchError, HttpClient, HttpResponse, MAX_REDIRECTS};
 pub use limits::HostLimits;
 pub use retry::RetryPolicy;
-pub use settings::ClientSettings;
+pub use settings::{ClientSettings, ProxyRoute, ProxySetup};

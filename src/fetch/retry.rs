@@ -31,7 +31,10 @@ pub struct RetryPolicy {
 /// Whether `error` is transient.
 pub(crate) fn should_retry(error: &FetchError) -> bool {
     match error {
-        FetchError::Timeout(_) | FetchError::Connect(_) | FetchError::Dns { .. } => true,
+        FetchError::Timeout(_)
+        | FetchError::Connect(_)
+        | FetchError::Proxy { .. }
+        | FetchError::Dns { .. } => true,
         FetchError::Status {
             status,
             rate_limited,
