@@ -567,3 +567,58 @@ async fn read_commands_never_cut_in_a_pipe_and_say_when_there_is_nothing() {
     let search = env.herald(&["search", "anything"]).await;
     assert_eq!(String::from_utf8_lossy(&search.stdout), "no articles\n");
 }
+
+#[tokio::test]
+async fn config_prints_the_effective_values_with_their_origin_and_no_secret() {
+    let env = TestEnv::new(
+        "[daemon]\nschedule = \"*/5 * * * *\"\n\n[alerts]\nwebhook = \"https://hooks.example/T000/very-secret-token\"\n\n[[sources]]\nname = \"news\"\nkind = \"newsapi\"\napi_key = \"inline-key-123456\"\ncountry = \"gb\"\n",
+    );
+    let output = env
+        .herald_with_env(&["config"], &[("HERALD__DAEMON__WORKERS", "7")])
+        .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let file = env.config.display().to_string();
+    for line in [
+        "workers = 7  # HERALD__DAEMON__WORKERS".to_owned(),
+        format!("schedule = \"*/5 * * * *\"  # {file}:2"),
+        "queue_capacity = 1024  # default".to_owned(),
+        format!("database = \"{}\"  # default", env.db_path().display()),
+        format!("kind = \"newsapi\"  # {file}:9"),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    for secret in ["inline-key-123456", "very-secret-token", "T000"] {
+        assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+    }
+    // What it prints is itself a config herald accepts.
+    let copy = TestEnv::new(&text);
+    let check = copy.herald(&["check"]).await;
+    assert_eq!(check.status.code(), Some(0), "{check:?}");
+}
+
+#[tokio::test]
+async fn completions_and_the_man_page_need_no_config() {
+    let env = TestEnv::new("");
+    std::fs::remove_file(&env.config).expect("no config at all");
+    for shell in ["bash", "zsh", "fish"] {
+        let output = env.herald(&["completions", shell]).await;
+        assert_eq!(output.status.code(), Some(0), "{shell}: {output:?}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            script.contains("prune") && script.contains("sources"),
+            "{shell}"
+        );
+    }
+    let man = env.herald(&["man"]).await;
+    assert_eq!(man.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH herald 1"),
+        "{page}"
+    );
+    assert!(page.contains("/var/lib/herald/herald.db") && page.contains("SIGHUP"));
+}

@@ -5,6 +5,7 @@
 
 mod bench;
 mod check;
+mod docs;
 mod export;
 mod fetch;
 mod latest;
@@ -50,6 +51,13 @@ pub(crate) enum Command {
     Run,
     /// Validate the config and list the sources and their schedules.
     Check,
+    /// Print the effective configuration as TOML, each value's origin
+    /// (file:line, environment variable, default) in a comment.
+    Config,
+    /// Print a shell completion script (bash, zsh, fish, …).
+    Completions(docs::CompletionArgs),
+    /// Print the man page (roff): `herald man | man -l -`.
+    Man,
     /// Measure the pipeline against an in-process mock server (no config, no internet).
     Bench(bench::Args),
     /// One row per configured source: state, last success, failures, articles.
@@ -121,7 +129,10 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 impl Command {
     /// Whether the command needs the config file (`bench` does not).
     pub(crate) fn needs_config(&self) -> bool {
-        !matches!(self, Command::Bench(_))
+        !matches!(
+            self,
+            Command::Bench(_) | Command::Completions(_) | Command::Man
+        )
     }
 
     /// Whether the command fetches or judges the config (and so wants its
@@ -156,6 +167,8 @@ impl Command {
         let Some(config) = config else {
             return match self {
                 Command::Bench(args) => bench::run(&args),
+                Command::Completions(args) => docs::completions(&args),
+                Command::Man => docs::man(),
                 // `needs_config` guarantees a config for every other command.
                 _ => Err(herald::Error::Usage("no config loaded".into()).into()),
             };
@@ -163,6 +176,13 @@ impl Command {
         match self {
             Command::Run => run::run(config),
             Command::Check => Ok(check::run(&config)),
+            Command::Config => {
+                let text = herald::config::effective(&config.path).map_err(herald::Error::from)?;
+                print!("{text}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Completions(args) => docs::completions(&args),
+            Command::Man => docs::man(),
             Command::Bench(args) => bench::run(&args),
             Command::Sources(args) => sources::run(&config, &args),
             Command::Latest(args) => latest::run(&config, &args),

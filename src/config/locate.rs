@@ -39,6 +39,43 @@ impl<'a> Locator<'a> {
         }
     }
 
+    /// Line of `section.key` when the file sets it; `None` when it does not.
+    pub(super) fn set_in_file(&self, section: &str, key: &str) -> Option<usize> {
+        let table = self.doc()?.get(section)?.as_table()?;
+        self.line_of(table.key(key)?.span())
+    }
+
+    /// Every `[[sources]]` entry as written, in file order: each key, its
+    /// value as TOML text (comments and spacing dropped) and its line.
+    pub(super) fn sources(&self) -> Vec<Vec<(String, String, Option<usize>)>> {
+        let Some(sources) = self
+            .doc()
+            .and_then(|d| d.get("sources")?.as_array_of_tables())
+        else {
+            return Vec::new();
+        };
+        sources
+            .iter()
+            .map(|table| {
+                table
+                    .iter()
+                    .map(|(key, item)| {
+                        let line = table.key(key).and_then(|k| self.line_of(k.span()));
+                        let text = match item.as_value() {
+                            Some(value) => {
+                                let mut value = value.clone();
+                                value.decor_mut().clear();
+                                value.to_string()
+                            }
+                            None => item.to_string().trim().to_owned(),
+                        };
+                        (key.to_owned(), text, line)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Line of `key` in the `index`th `[[sources]]` (or of its header).
     pub(super) fn source_key(&self, index: usize, key: &str) -> Option<usize> {
         let sources = self.doc()?.get("sources")?.as_array_of_tables()?;

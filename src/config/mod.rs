@@ -17,6 +17,7 @@
 //! resolved against the config file's folder, never the working directory,
 //! so `systemctl` and a shell in another folder read the same database.
 
+mod effective;
 mod locate;
 mod raw;
 mod structure;
@@ -262,6 +263,33 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// # Errors
 /// As [`load`].
 pub fn load_from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let (raw, locator, shape) = layered(path, text)?;
+    // Step 3: meaning; every problem of every step, in file order.
+    validate::validate(path, locator, raw, shape.problems, &shape.broken_sources)
+}
+
+/// `herald config`: the effective configuration of the file at `path` (as
+/// [`load`] reads it, the environment on top) as TOML, each value's origin
+/// in a comment on its line; secrets masked.
+///
+/// # Errors
+/// As [`load`]: an invalid config is refused, not printed.
+pub fn effective(path: &Path) -> Result<String, ConfigError> {
+    let config = load(path)?;
+    let text = std::fs::read_to_string(&config.path).map_err(|source| ConfigError::Read {
+        path: config.path.clone(),
+        source,
+    })?;
+    let (raw, locator, _) = layered(&config.path, &text)?;
+    Ok(effective::render(&config, &raw, &locator))
+}
+
+/// Steps 1 and 2 of loading: the file checked alone, then the environment
+/// layered over it.
+fn layered<'t>(
+    path: &Path,
+    text: &'t str,
+) -> Result<(RawConfig, locate::Locator<'t>, structure::Shape), ConfigError> {
     // Step 1: the file alone. A syntax error makes the rest unreadable and
     // stops here; unknown keys and wrong types are collected, and their keys
     // set aside, so the rest is still checked for meaning in step 3.
@@ -289,8 +317,7 @@ pub fn load_from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-    // Step 3: meaning; every problem of every step, in file order.
-    validate::validate(path, locator, raw, shape.problems, &shape.broken_sources)
+    Ok((raw, locator, shape))
 }
 
 #[cfg(test)]

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::fetch::ClientSettings;
 use crate::telemetry::LogConfig;
 
 /// `[daemon]`: how rounds run and where results go.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DaemonConfig {
     /// SQLite file; relative to the config file's folder.
@@ -104,7 +104,7 @@ impl Default for DaemonConfig {
 }
 
 /// `[metrics]`: the optional Prometheus and health-check listener.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// `host:port` to serve `/metrics` and `/healthz` on; off when absent.
@@ -113,7 +113,7 @@ pub struct MetricsConfig {
 }
 
 /// `[alerts]`: tell someone when a source changes state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     /// URL that receives one JSON POST per source state change; off when absent.
