@@ -18,10 +18,10 @@ pub(crate) struct CompletionArgs {
 }
 
 /// Prints the completion script for `args.shell` on stdout.
-pub(crate) fn completions(args: &CompletionArgs) -> Outcome {
+pub(crate) fn completions(args: &CompletionArgs) -> ExitCode {
     let mut command = Cli::command();
     clap_complete::generate(args.shell, &mut command, "herald", &mut std::io::stdout());
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 /// Prints the man page (roff) on stdout: `herald man | man -l -`.
@@ -38,7 +38,7 @@ pub(crate) fn man() -> Outcome {
 }
 
 /// What the generated page cannot know: files, environment, exit codes.
-const MAN_EXTRA: &str = r#".SH FILES
+const MAN_EXTRA: &str = r".SH FILES
 .TP
 \fI/etc/herald/herald.toml\fR
 The configuration (also ./herald.toml, then $XDG_CONFIG_HOME/herald/herald.toml).
@@ -70,4 +70,4 @@ The time zone schedules are read in when [daemon] timezone is not set.
 SIGTERM and SIGINT stop the daemon gracefully; SIGHUP reloads the config; SIGUSR1 starts a round now.
 .SH SEE ALSO
 \fBsystemctl\fR(1), \fBjournalctl\fR(1)
-"#;
+";

@@ -52,7 +52,7 @@ pub(crate) enum Command {
     /// Validate the config and list the sources and their schedules.
     Check,
     /// Print the effective configuration as TOML, each value's origin
-    /// (file:line, environment variable, default) in a comment.
+    /// (`file:line`, environment variable, default) in a comment.
     Config,
     /// Print a shell completion script (bash, zsh, fish, …).
     Completions(docs::CompletionArgs),
@@ -167,7 +167,7 @@ impl Command {
         let Some(config) = config else {
             return match self {
                 Command::Bench(args) => bench::run(&args),
-                Command::Completions(args) => docs::completions(&args),
+                Command::Completions(args) => Ok(docs::completions(&args)),
                 Command::Man => docs::man(),
                 // `needs_config` guarantees a config for every other command.
                 _ => Err(herald::Error::Usage("no config loaded".into()).into()),
@@ -181,7 +181,7 @@ impl Command {
                 print!("{text}");
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Completions(args) => docs::completions(&args),
+            Command::Completions(args) => Ok(docs::completions(&args)),
             Command::Man => docs::man(),
             Command::Bench(args) => bench::run(&args),
             Command::Sources(args) => sources::run(&config, &args),
