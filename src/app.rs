@@ -406,6 +406,7 @@ pub fn fetch_target(config: &Config, target: &str, kind: Option<Kind>) -> Result
             rate_limit: None,
             respect_server_hints: true,
             keep: None,
+            tags: Vec::new(),
             input,
             source: built.source,
         }),

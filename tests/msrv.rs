@@ -24,7 +24,13 @@ fn rust_version_covers_every_locked_dependency_and_the_readme_says_it() {
         .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
         .expect("cargo names its host");
     let output = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--locked", "--filter-platform"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--filter-platform",
+        ])
         .arg(&host)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -54,8 +60,8 @@ fn rust_version_covers_every_locked_dependency_and_the_readme_says_it() {
         version(needed),
         "rust-version = {promised:?}, but the newest dependency minimum is {needed} ({by})"
     );
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
     let short = promised.trim_end_matches(".0");
     assert!(
         readme.contains(&format!("Rust ({short}+)")),

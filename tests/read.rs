@@ -582,3 +582,138 @@ async fn a_repaired_feed_is_ok_and_says_what_was_repaired_in_every_place() {
         "{atom}"
     );
 }
+
+#[tokio::test]
+async fn every_source_that_carried_a_story_is_listed_and_recurring_titles_stay() {
+    let server = MockServer::start().await.expect("mock server");
+    // `main` and `category` carry the same two stories (same URLs).
+    let shared = format!(
+        "{}{}",
+        item(
+            "Shared one",
+            "https://site.example/1",
+            "Sun, 22 Nov 2026 10:00:00 GMT"
+        ),
+        item(
+            "Shared two",
+            "https://site.example/2",
+            "Sun, 22 Nov 2026 09:00:00 GMT"
+        ),
+    );
+    let rss = |items: &str| {
+        format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
+    };
+    server.route(
+        "/main.xml",
+        MockResponse::ok("application/rss+xml", rss(&shared)),
+    );
+    server.route(
+        "/category.xml",
+        MockResponse::ok("application/rss+xml", rss(&shared)),
+    );
+    // One source's recurring title, on two days at two URLs: two articles.
+    let digest = format!(
+        "{}{}",
+        item(
+            "Daily Digest",
+            "https://digest.example/30",
+            "Mon, 30 Nov 2026 07:00:00 GMT"
+        ),
+        item(
+            "Daily Digest",
+            "https://digest.example/29",
+            "Sun, 29 Nov 2026 07:00:00 GMT"
+        ),
+    );
+    server.route(
+        "/digest.xml",
+        MockResponse::ok("application/rss+xml", rss(&digest)),
+    );
+    let tagged = |name: &str, path: &str, tags: &str| {
+        format!("{}tags = [{tags}]\n", feed_source(name, &server.url(path)))
+    };
+    let env = TestEnv::new(&config(
+        "",
+        &[
+            tagged("main", "/main.xml", "\"site\""),
+            tagged("category", "/category.xml", "\"site\", \"tech\""),
+            tagged("digest", "/digest.xml", "\"news\""),
+        ],
+    ));
+    let (code, _) = env.once_json().await;
+    assert_eq!(code, 0);
+
+    // Both sources list the stories they carried, whichever stored them first.
+    for source in ["main", "category"] {
+        let rows = json_of(&env, &["latest", "--source", source, "--format", "json"]).await;
+        let urls: Vec<&str> = rows
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter_map(|r| r["url"].as_str())
+            .collect();
+        assert_eq!(
+            urls,
+            ["https://site.example/1", "https://site.example/2"],
+            "{source}: {rows:#}"
+        );
+    }
+    let sources = json_of(&env, &["sources", "--format", "json"]).await;
+    // Each source counts what it carried: two stories each.
+    for row in sources.as_array().expect("rows") {
+        assert_eq!(row["state"]["articles"], 2, "{row}");
+    }
+    // Unfiltered: each story once, with every source that carried it.
+    let all = json_of(&env, &["latest", "--format", "json"]).await;
+    let rows = all.as_array().expect("rows");
+    let shared_one = rows
+        .iter()
+        .find(|r| r["url"] == "https://site.example/1")
+        .expect("shared");
+    let mut carriers: Vec<&str> = shared_one["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    carriers.sort_unstable();
+    assert_eq!(carriers, ["category", "main"]);
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["url"] == "https://site.example/1")
+            .count(),
+        1
+    );
+    let digests = rows.iter().filter(|r| r["title"] == "Daily Digest").count();
+    assert_eq!(
+        digests, 2,
+        "one source's recurring title is two articles: {all:#}"
+    );
+    let table = String::from_utf8_lossy(&env.herald(&["latest"]).await.stdout).into_owned();
+    assert!(
+        table.contains(" +1 "),
+        "the table names the first source and how many more: {table}"
+    );
+
+    // Tags select by any of the sources carrying them.
+    let tech = json_of(&env, &["latest", "--tag", "tech", "--format", "json"]).await;
+    assert_eq!(tech.as_array().map(Vec::len), Some(2), "{tech:#}");
+    let news = json_of(
+        &env,
+        &[
+            "latest", "--tag", "news", "--tag", "tech", "--format", "json",
+        ],
+    )
+    .await;
+    assert_eq!(news.as_array().map(Vec::len), Some(4), "{news:#}");
+    let found = json_of(
+        &env,
+        &["search", "digest", "--tag", "site", "--format", "json"],
+    )
+    .await;
+    assert_eq!(found.as_array().map(Vec::len), Some(0), "{found:#}");
+    let unknown = env.herald(&["latest", "--tag", "nope"]).await;
+    assert_eq!(unknown.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("tags in use: news, site, tech"), "{stderr}");
+}

@@ -6,6 +6,7 @@ use chrono::Utc;
 use clap::ValueEnum;
 
 use super::Outcome;
+use super::select::Selection;
 use herald::config::Config;
 use herald::storage::Reader;
 
@@ -25,18 +26,20 @@ pub(crate) struct Args {
     format: FeedFormat,
     #[arg(short = 'n', default_value_t = 100)]
     count: usize,
-    #[arg(long = "source", value_name = "NAME")]
-    sources: Vec<String>,
+    #[command(flatten)]
+    select: Selection,
 }
 
 /// Prints the feed.
 pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
     let reader = Reader::open(&config.daemon.database)?;
-    let articles = reader.latest(args.count, &args.sources, None)?;
-    let title = if args.sources.is_empty() {
+    let articles = reader.latest(&args.select.filter(config, args.count)?)?;
+    let mut named: Vec<String> = args.select.sources.clone();
+    named.extend(args.select.tags.iter().map(|t| format!("#{t}")));
+    let title = if named.is_empty() {
         "herald".to_owned()
     } else {
-        format!("herald: {}", args.sources.join(", "))
+        format!("herald: {}", named.join(", "))
     };
     let text = match args.format {
         FeedFormat::Atom => {

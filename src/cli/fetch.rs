@@ -187,11 +187,10 @@ fn not_modified_note(
         .map_or_else(String::new, |etag| format!(" (ETag {etag})"));
     let _ = writeln!(out, "not modified since {since}{etag}");
     let stored = if config.daemon.database.exists() {
-        Reader::open(&config.daemon.database)?.latest(
-            count,
-            std::slice::from_ref(&target.spec.name),
-            None,
-        )?
+        Reader::open(&config.daemon.database)?.latest(&herald::storage::ArticleFilter {
+            sources: vec![target.spec.name.clone()],
+            ..herald::storage::ArticleFilter::newest(count)
+        })?
     } else {
         Vec::new()
     };

@@ -6,6 +6,7 @@ use chrono::Utc;
 
 use super::Outcome;
 use super::render::{ReadFormat, articles};
+use super::select::Selection;
 use herald::config::Config;
 use herald::storage::Reader;
 
@@ -15,9 +16,8 @@ pub(crate) struct Args {
     /// How many.
     #[arg(short = 'n', default_value_t = 20)]
     count: usize,
-    /// Only these sources (repeatable).
-    #[arg(long = "source", value_name = "NAME")]
-    sources: Vec<String>,
+    #[command(flatten)]
+    select: Selection,
     /// Only articles from the last DURATION (e.g. 24h).
     #[arg(long, value_parser = humantime::parse_duration)]
     since: Option<std::time::Duration>,
@@ -33,7 +33,9 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
         .since
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .map(|d| (now - d).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    let found = reader.latest(args.count, &args.sources, since.as_deref())?;
+    let mut filter = args.select.filter(config, args.count)?;
+    filter.since = since;
+    let found = reader.latest(&filter)?;
     print!("{}", articles(&found, args.format, now)?);
     Ok(ExitCode::SUCCESS)
 }

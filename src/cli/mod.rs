@@ -14,6 +14,7 @@ mod prune;
 mod render;
 mod run;
 mod search;
+mod select;
 mod sources;
 mod stats;
 

@@ -165,7 +165,15 @@ pub(crate) fn articles(
         })
         .collect();
     let widest = |texts: &mut dyn Iterator<Item = usize>| texts.max().unwrap_or(0);
-    let source_width = widest(&mut articles.iter().map(|a| chars(&a.source)));
+    // A story several sources carried: the first, and how many more.
+    let carriers: Vec<String> = articles
+        .iter()
+        .map(|a| match a.sources.len() {
+            0 | 1 => a.source.clone(),
+            n => format!("{} +{}", a.sources[0], n - 1),
+        })
+        .collect();
+    let source_width = widest(&mut carriers.iter().map(|c| chars(c)));
     let age_width = widest(&mut ages.iter().map(|a| chars(a)));
     let title_max = widest(&mut articles.iter().map(|a| chars(&a.title)));
     let url_max = widest(&mut articles.iter().map(|a| chars(&a.url)));
@@ -181,11 +189,11 @@ pub(crate) fn articles(
         (room.saturating_sub(url_width + 2).max(10), url_width)
     };
     let mut out = String::new();
-    for (a, age) in articles.iter().zip(&ages) {
+    for ((a, age), carrier) in articles.iter().zip(&ages).zip(&carriers) {
         let title = truncate_chars(&a.title, title_width);
         out.push_str(&format!(
             "{:source_width$}  {:>age_width$}  {:title_width$}  {}\n",
-            a.source,
+            carrier,
             age,
             title,
             truncate_chars(&a.url, url_width),

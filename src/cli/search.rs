@@ -6,6 +6,7 @@ use chrono::Utc;
 
 use super::Outcome;
 use super::render::{ReadFormat, articles};
+use super::select::Selection;
 use herald::config::Config;
 use herald::storage::Reader;
 
@@ -17,6 +18,8 @@ pub(crate) struct Args {
     /// How many.
     #[arg(short = 'n', default_value_t = 20)]
     count: usize,
+    #[command(flatten)]
+    select: Selection,
     #[arg(long, value_enum, default_value_t = ReadFormat::Table)]
     format: ReadFormat,
 }
@@ -24,7 +27,7 @@ pub(crate) struct Args {
 /// Prints the best matches.
 pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
     let reader = Reader::open(&config.daemon.database)?;
-    let found = reader.search(&args.query, args.count)?;
+    let found = reader.search(&args.query, args.count, &args.select.source_names(config)?)?;
     print!("{}", articles(&found, args.format, Utc::now())?);
     let missing = reader.unsearchable()?;
     if missing > 0 {

@@ -149,6 +149,39 @@ impl Config {
         self.sources.iter().filter(|s| s.enabled).cloned().collect()
     }
 
+    /// The names of the sources carrying any of `tags` (any-of); every
+    /// unknown tag is an error naming the tags that exist.
+    ///
+    /// # Errors
+    /// A tag no source carries, with the known ones.
+    pub fn sources_tagged(&self, tags: &[String]) -> Result<Vec<String>, String> {
+        for tag in tags {
+            if !self.sources.iter().any(|s| s.tags.contains(tag)) {
+                let mut known: Vec<&str> = self
+                    .sources
+                    .iter()
+                    .flat_map(|s| s.tags.iter().map(String::as_str))
+                    .collect();
+                known.sort_unstable();
+                known.dedup();
+                return Err(if known.is_empty() {
+                    format!("no source has the tag {tag:?} (no source has any tags)")
+                } else {
+                    format!(
+                        "no source has the tag {tag:?}; tags in use: {}",
+                        known.join(", ")
+                    )
+                });
+            }
+        }
+        Ok(self
+            .sources
+            .iter()
+            .filter(|s| s.tags.iter().any(|t| tags.contains(t)))
+            .map(|s| s.name.clone())
+            .collect())
+    }
+
     /// The distinct schedules of enabled sources: one cron job each.
     pub fn schedules(&self) -> Vec<Schedule> {
         let mut schedules: Vec<Schedule> = self
@@ -215,6 +248,8 @@ pub struct DaemonSettings {
     pub timezone_origin: String,
     /// Window a scheduled round's source starts are spread over.
     pub spread: Duration,
+    /// Same-titled items from different sources this close are one story.
+    pub same_story_window: Duration,
 }
 
 /// Finds the config file: the explicit path (`--config` or `HERALD_CONFIG`),

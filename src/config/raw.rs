@@ -51,6 +51,14 @@ pub(super) struct DaemonConfig {
     /// offset from its name (`"2m"`); zero starts them all at the tick.
     #[serde(default, with = "humantime_serde")]
     pub spread: Duration,
+    /// Same-titled items from different sources this close in time are one
+    /// story in `latest`, exports and served feeds.
+    #[serde(default = "default_same_story_window", with = "humantime_serde")]
+    pub same_story_window: Duration,
+}
+
+fn default_same_story_window() -> Duration {
+    Duration::from_secs(48 * 3600)
 }
 
 fn default_database() -> PathBuf {
@@ -99,6 +107,7 @@ impl Default for DaemonConfig {
             keep_history: default_keep_history(),
             timezone: None,
             spread: Duration::ZERO,
+            same_story_window: default_same_story_window(),
         }
     }
 }
@@ -146,6 +155,9 @@ pub(super) struct RawSource {
     pub keep: Option<String>,
     /// IANA zone its `schedule` is read in (else `[daemon] timezone`).
     pub timezone: Option<String>,
+    /// Labels to select it by (`--tag`, `?tag=`).
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// The kind's own keys.
     #[serde(flatten)]
     pub options: BTreeMap<String, serde_json::Value>,

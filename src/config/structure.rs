@@ -179,6 +179,7 @@ fn check_source(
         "respect_server_hints",
         "keep",
         "timezone",
+        "tags",
     ];
     let json = as_json(fields);
     let base: Map<String, Value> = ["name", "kind"]

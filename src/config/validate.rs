@@ -200,6 +200,7 @@ pub(super) fn validate(
             timezone: zone,
             timezone_origin: zone_origin.to_owned(),
             spread: d.spread,
+            same_story_window: d.same_story_window,
         },
         http: raw.http,
         log,
@@ -330,24 +331,12 @@ fn http(found: &mut Findings<'_>, http: &ClientSettings) {
             ),
         }
     }
-    if let Some(ca_file) = &http.ca_file {
-        match std::fs::read(ca_file) {
-            Err(e) => found.global(
-                "http.ca_file",
-                format!("cannot read {}: {e}", ca_file.display()),
-            ),
-            Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
-                Ok(certs) if !certs.is_empty() => {}
-                _ => found.global(
-                    "http.ca_file",
-                    format!(
-                        "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                        ca_file.display()
-                    ),
-                ),
-            },
-        }
+    if let Some(ca_file) = &http.ca_file
+        && let Err(why) = crate::fetch::read_ca_file(ca_file)
+    {
+        found.global("http.ca_file", why);
     }
+
     if http.user_agent.trim().is_empty() || !http.user_agent.is_ascii() {
         found.global("http.user_agent", "must be a non-empty ASCII string");
     }
@@ -465,6 +454,18 @@ fn sources(
             },
             None => None,
         };
+        for tag in &raw.tags {
+            if tag.trim().is_empty() || tag.contains(',') || tag.trim() != tag {
+                found.source(
+                    index,
+                    &label,
+                    "tags",
+                    format!(
+                        "{tag:?} is not a usable tag: no empty tags, commas or surrounding spaces"
+                    ),
+                );
+            }
+        }
         if raw.limit == Some(0) {
             found.source(index, &label, "limit", "must be at least 1");
         }
@@ -524,6 +525,7 @@ fn sources(
                     rate_limit,
                     respect_server_hints: raw.respect_server_hints,
                     keep,
+                    tags: raw.tags.clone(),
                     input,
                     source: built.source,
                 }));

@@ -100,6 +100,7 @@ fn settings_differ(old: &SourceSpec, new: &SourceSpec) -> bool {
         || old.enabled != new.enabled
         || old.rate_limit != new.rate_limit
         || old.respect_server_hints != new.respect_server_hints
+        || old.tags != new.tags
 }
 
 impl fmt::Display for ConfigDiff {

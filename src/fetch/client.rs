@@ -50,15 +50,8 @@ impl ClientRecipe {
             reqwest::Client::builder().tls_certs_only(std::iter::empty())
         };
         if let (true, Some(path)) = (tls, &self.ca_file) {
-            let pem = std::fs::read(path)
-                .map_err(|e| FetchError::Other(format!("http.ca_file {}: {e}", path.display())))?;
-            let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                FetchError::Other(format!(
-                    "http.ca_file {}: {}",
-                    path.display(),
-                    root_cause(&e)
-                ))
-            })?;
+            let roots = read_ca_file(path)
+                .map_err(|why| FetchError::Other(format!("http.ca_file: {why}")))?;
             builder = builder.tls_certs_merge(roots);
         }
         // The proxy's own name may resolve to a private address (it usually
@@ -86,6 +79,21 @@ impl ClientRecipe {
             })
             .build()
             .map_err(|e| FetchError::Other(root_cause(&e)))
+    }
+}
+
+/// The root certificates in the PEM file `path` (`[http] ca_file`).
+///
+/// # Errors
+/// The file cannot be read or holds no certificate, said with its path.
+pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if !certs.is_empty() => Ok(certs),
+        _ => Err(format!(
+            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )),
     }
 }
 

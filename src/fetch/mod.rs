@@ -12,7 +12,7 @@ pub(crate) mod retry;
 mod settings;
 pub(crate) mod webhook;
 
-pub use client::{Exchange, FetchError, HttpClient, HttpResponse, MAX_REDIRECTS};
+pub use client::{Exchange, FetchError, HttpClient, HttpResponse, MAX_REDIRECTS, read_ca_file};
 pub use limits::HostLimits;
 pub use retry::RetryPolicy;
 pub use settings::{ClientSettings, ProxyRoute, ProxySetup};

@@ -235,6 +235,8 @@ pub struct SourceSpec {
     pub respect_server_hints: bool,
     /// Its own `keep`, when it has one (else `[daemon] keep` applies).
     pub keep: Option<crate::model::retention::Keep>,
+    /// Labels (`tech`, `security`) that `--tag` and `?tag=` select by.
+    pub tags: Vec<String>,
     /// What it was built from, for reload diffs.
     pub input: SourceInput,
     /// The kind's implementation.

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 pub use rows::{
-    Memories, PruneReport, RoundId, RoundRow, RoundSummary, SourceRow, SourceStats, Stored,
-    StoredArticle,
+    ArticleFilter, Memories, PruneReport, RoundId, RoundRow, RoundSummary, SourceRow, SourceStats,
+    Stored, StoredArticle,
 };
 
 use crate::model::http::Validators;
@@ -322,19 +322,13 @@ impl Reader {
         Ok(sqlite::schema::version(&self.conn)?)
     }
 
-    /// Newest first (by publication, else fetch time), at most `limit`, from
-    /// the given sources (all when empty), not older than `since` (ISO-8601).
-    /// Articles sharing a title fingerprint appear once.
+    /// Newest first (by publication, else fetch time), one line per story:
+    /// see [`ArticleFilter`].
     ///
     /// # Errors
     /// The query failed.
-    pub fn latest(
-        &self,
-        limit: usize,
-        sources: &[String],
-        since: Option<&str>,
-    ) -> Result<Vec<StoredArticle>, StorageError> {
-        Ok(sqlite::reads::latest(&self.conn, limit, sources, since)?)
+    pub fn latest(&self, filter: &ArticleFilter) -> Result<Vec<StoredArticle>, StorageError> {
+        Ok(sqlite::reads::latest(&self.conn, filter)?)
     }
 
     /// Full-text search, best match first, then newest.
@@ -342,7 +336,12 @@ impl Reader {
     /// # Errors
     /// [`StorageError::BadQuery`] for a query FTS5 cannot parse;
     /// [`StorageError::Outdated`] for a database that predates search.
-    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<StoredArticle>, StorageError> {
+    pub fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        sources: &[String],
+    ) -> Result<Vec<StoredArticle>, StorageError> {
         let version = sqlite::schema::version(&self.conn)?;
         if version < 2 {
             return Err(StorageError::Outdated {
@@ -351,7 +350,7 @@ impl Reader {
                 needed: 2,
             });
         }
-        sqlite::reads::search(&self.conn, query, limit)
+        sqlite::reads::search(&self.conn, query, limit, sources)
     }
 
     /// How many stored articles the full-text index does not hold yet (the

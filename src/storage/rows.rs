@@ -117,6 +117,36 @@ pub struct StoredArticle {
     pub categories: Vec<String>,
     /// Its first enclosure (a podcast episode, an image).
     pub enclosure: Option<crate::model::article::Enclosure>,
+    /// Every source that carried the story (by URL, or by title from
+    /// another source within the same-story window), first committer first.
+    pub sources: Vec<String>,
+}
+
+/// Which articles `latest`, `export` and the served feeds list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArticleFilter {
+    /// At most this many stories.
+    pub limit: usize,
+    /// Only stories one of these sources carried (all when empty).
+    pub sources: Vec<String>,
+    /// Not older than this (ISO-8601).
+    pub since: Option<String>,
+    /// Same-titled items from *different* sources this close in time are
+    /// one story; items of one source never merge.
+    pub same_story_window: std::time::Duration,
+}
+
+impl ArticleFilter {
+    /// The newest `limit` stories of every source, with the default
+    /// 48-hour same-story window.
+    pub fn newest(limit: usize) -> ArticleFilter {
+        ArticleFilter {
+            limit,
+            sources: Vec::new(),
+            since: None,
+            same_story_window: std::time::Duration::from_secs(48 * 3600),
+        }
+    }
 }
 
 /// What the database knows about one source.

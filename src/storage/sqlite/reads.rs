@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use crate::model::article::Enclosure;
 use crate::model::http::Validators;
 use crate::storage::StorageError;
-use crate::storage::rows::{RoundRow, SourceRow, SourceStats, StoredArticle};
+use crate::storage::rows::{ArticleFilter, RoundRow, SourceRow, SourceStats, StoredArticle};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 /// The columns [`article`] reads, each prefixed with `table` (`a.` or
@@ -59,34 +59,41 @@ fn article(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredArticle> {
             }),
             None => None,
         },
+        sources: Vec::new(),
     })
 }
 
-/// Newest first (by publication, else fetch time), at most `limit`, from
-/// the given sources (all when empty), not older than `since` (ISO-8601).
-/// Articles sharing a title fingerprint appear once: the same headline
-/// syndicated under several URLs is one story.
+/// Newest first (by publication, else fetch time): see [`ArticleFilter`].
+/// A source filter matches every story the source carried (its
+/// `appearances`), not only those it was first to bring; each story lists
+/// all its sources.
 pub(crate) fn latest(
     conn: &Connection,
-    limit: usize,
-    sources: &[String],
-    since: Option<&str>,
+    filter: &ArticleFilter,
 ) -> rusqlite::Result<Vec<StoredArticle>> {
+    let version = super::schema::version(conn)?;
     let mut sql = format!(
         "SELECT {} FROM articles WHERE 1 = 1",
         article_columns(conn, "")?
     );
     let mut args: Vec<String> = Vec::new();
-    if !sources.is_empty() {
-        let marks = vec!["?"; sources.len()].join(", ");
-        sql.push_str(&format!(" AND source IN ({marks})"));
-        args.extend(sources.iter().cloned());
+    if !filter.sources.is_empty() {
+        let marks = vec!["?"; filter.sources.len()].join(", ");
+        if version >= 6 {
+            sql.push_str(&format!(
+                " AND id IN (SELECT article_id FROM appearances WHERE source IN ({marks}))"
+            ));
+        } else {
+            sql.push_str(&format!(" AND source IN ({marks})"));
+        }
+        args.extend(filter.sources.iter().cloned());
     }
-    if let Some(since) = since {
+    if let Some(since) = &filter.since {
         sql.push_str(" AND coalesce(published_at, fetched_at) >= ?");
-        args.push(since.to_owned());
+        args.push(since.clone());
     }
-    // Over-fetch a little so duplicates removed below do not shorten the page.
+    let limit = filter.limit;
+    // Over-fetch a little so stories merged below do not shorten the page.
     sql.push_str(&format!(
         " ORDER BY coalesce(published_at, fetched_at) DESC, id DESC LIMIT {}",
         limit.saturating_mul(3).max(limit)
@@ -95,18 +102,75 @@ pub(crate) fn latest(
     let rows = statement.query_map(params_from_iter(args.iter()), |row| {
         Ok((article(row)?, row.get::<_, String>(FINGERPRINT)?))
     })?;
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(limit);
+    let window = chrono::Duration::from_std(filter.same_story_window).unwrap_or_default();
+    let when = |a: &StoredArticle| {
+        chrono::DateTime::parse_from_rfc3339(a.published_at.as_deref().unwrap_or(&a.fetched_at))
+            .ok()
+    };
+    // Per fingerprint, the stories kept so far (index into `out`).
+    let mut by_title: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut merged: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut out: Vec<StoredArticle> = Vec::with_capacity(limit);
     for row in rows {
         let (article, fingerprint) = row?;
+        let kept = by_title.entry(fingerprint).or_default();
+        // The same title from another source, close in time: one story.
+        let same_story = kept.iter().copied().find(|&index| {
+            let other = &out[index];
+            other.source != article.source
+                && matches!((when(other), when(&article)), (Some(a), Some(b)) if (a - b).abs() <= window)
+        });
+        if let Some(index) = same_story {
+            merged.entry(index).or_default().push(article.source);
+            continue;
+        }
         if out.len() == limit {
             break;
         }
-        if seen.insert(fingerprint) {
-            out.push(article);
+        kept.push(out.len());
+        out.push(article);
+    }
+    let carriers = carriers(conn, version, &out)?;
+    for (index, article) in out.iter_mut().enumerate() {
+        let mut sources = carriers
+            .get(&article.id)
+            .cloned()
+            .unwrap_or_else(|| vec![article.source.clone()]);
+        for source in merged.remove(&index).unwrap_or_default() {
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
         }
+        article.sources = sources;
     }
     Ok(out)
+}
+
+/// Every source that carried each of `articles`, first committer first.
+fn carriers(
+    conn: &Connection,
+    version: i64,
+    articles: &[StoredArticle],
+) -> rusqlite::Result<HashMap<i64, Vec<String>>> {
+    let mut found: HashMap<i64, Vec<String>> = HashMap::new();
+    if version < 6 || articles.is_empty() {
+        return Ok(found);
+    }
+    let ids: Vec<String> = articles.iter().map(|a| a.id.to_string()).collect();
+    let mut statement = conn.prepare(&format!(
+        "SELECT p.article_id, p.source FROM appearances p JOIN articles a ON a.id = p.article_id
+         WHERE p.article_id IN ({})
+         ORDER BY p.article_id, p.source <> a.source, p.first_seen, p.source",
+        ids.join(", ")
+    ))?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    })?;
+    for row in rows {
+        let (id, source) = row?;
+        found.entry(id).or_default().push(source);
+    }
+    Ok(found)
 }
 
 /// Full-text search over titles and summaries, best match first (bm25,
@@ -116,6 +180,7 @@ pub(crate) fn search(
     conn: &Connection,
     query: &str,
     limit: usize,
+    sources: &[String],
 ) -> Result<Vec<StoredArticle>, StorageError> {
     let bad_query = |e: rusqlite::Error| match &e {
         // The schema is known to be there (the caller checked the version),
@@ -130,18 +195,46 @@ pub(crate) fn search(
         }
         _ => StorageError::Sqlite(e),
     };
+    let version = super::schema::version(conn)?;
+    // Sources are bound after the query and the limit (?1, ?2).
+    let only = if sources.is_empty() {
+        String::new()
+    } else {
+        let marks: Vec<String> = (0..sources.len()).map(|i| format!("?{}", i + 3)).collect();
+        if version >= 6 {
+            format!(
+                " AND a.id IN (SELECT article_id FROM appearances WHERE source IN ({}))",
+                marks.join(", ")
+            )
+        } else {
+            format!(" AND a.source IN ({})", marks.join(", "))
+        }
+    };
     let mut statement = conn.prepare(&format!(
         "SELECT {}
          FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid
-         WHERE articles_fts MATCH ?1
+         WHERE articles_fts MATCH ?1{only}
          ORDER BY bm25(articles_fts, 10.0, 1.0), coalesce(a.published_at, a.fetched_at) DESC
          LIMIT ?2",
         article_columns(conn, "a.")?
     ))?;
+    let mut values: Vec<rusqlite::types::Value> = vec![
+        query.to_owned().into(),
+        i64::try_from(limit).unwrap_or(i64::MAX).into(),
+    ];
+    values.extend(sources.iter().map(|s| s.clone().into()));
     let rows = statement
-        .query_map(rusqlite::params![query, limit as i64], article)
+        .query_map(params_from_iter(values), article)
         .map_err(bad_query)?;
-    rows.collect::<rusqlite::Result<_>>().map_err(bad_query)
+    let mut found: Vec<StoredArticle> = rows.collect::<rusqlite::Result<_>>().map_err(bad_query)?;
+    let carriers = carriers(conn, version, &found)?;
+    for article in &mut found {
+        article.sources = carriers
+            .get(&article.id)
+            .cloned()
+            .unwrap_or_else(|| vec![article.source.clone()]);
+    }
+    Ok(found)
 }
 
 /// Articles stored after the full-text index's watermark.
@@ -181,7 +274,14 @@ pub(crate) fn validators_of(
 pub(crate) fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, SourceRow>> {
     // What the parser repaired in the last fetch that got an answer
     // (a database before version 4 does not record it).
-    let warnings = if super::schema::version(conn)? >= 4 {
+    let version = super::schema::version(conn)?;
+    // What each source carried, not only what it was first to bring.
+    let carried = if version >= 6 {
+        "(SELECT count(*) FROM appearances p WHERE p.source = s.name)"
+    } else {
+        "(SELECT count(*) FROM articles a WHERE a.source = s.name)"
+    };
+    let warnings = if version >= 4 {
         "(SELECT f.warnings FROM fetches f
           WHERE f.source = s.name AND f.status IN ('ok', 'not_modified', 'failed', 'timeout')
           ORDER BY f.id DESC LIMIT 1)"
@@ -191,7 +291,7 @@ pub(crate) fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, Sou
     let mut statement = conn.prepare(&format!(
         "SELECT s.name, s.last_success_at, s.last_attempt_at, s.last_status, s.last_error,
                 s.consecutive_failures, s.paused_until, s.gone_at, s.moved_to, s.next_check_at,
-                (SELECT count(*) FROM articles a WHERE a.source = s.name),
+                {carried},
                 (SELECT f.new FROM fetches f WHERE f.source = s.name ORDER BY f.id DESC LIMIT 1),
                 s.next_check_reason, {warnings}
          FROM sources s"
