@@ -395,10 +395,10 @@ impl Supervisor {
                 }
             }
         }
-        if new.schedules() != old.schedules() {
-            if let Err(e) = self.scheduler.replace(&new.schedules()).await {
-                error!(error = %e, "cannot update the schedules; keeping the old ones");
-            }
+        if new.schedules() != old.schedules()
+            && let Err(e) = self.scheduler.replace(&new.schedules()).await
+        {
+            error!(error = %e, "cannot update the schedules; keeping the old ones");
         }
         // Rounds still running keep the old registry; the cap applies to new ones.
         let hosts = if diff.per_host {

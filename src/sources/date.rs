@@ -25,12 +25,12 @@ pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc2822(text) {
         return Some(at.with_timezone(&Utc));
     }
-    if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') && !text.starts_with('-') {
-        if let Ok(number) = text.parse::<i64>() {
-            if text.len() >= 9 {
-                return unix_time(number);
-            }
-        }
+    if text.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && let Ok(number) = text.parse::<i64>()
+        && text.len() >= 9
+    {
+        return unix_time(number);
     }
     iso(text).or_else(|| words(text))
 }

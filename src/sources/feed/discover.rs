@@ -44,10 +44,10 @@ pub fn feed_links(html: &str, page: &Url) -> Vec<FeedLink> {
     for (name, attributes) in tags(html) {
         match name.as_str() {
             "base" => {
-                if let Some(href) = value(&attributes, "href") {
-                    if let Ok(url) = page.join(href) {
-                        base = url;
-                    }
+                if let Some(href) = value(&attributes, "href")
+                    && let Ok(url) = page.join(href)
+                {
+                    base = url;
                 }
             }
             "link" => {

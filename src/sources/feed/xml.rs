@@ -234,11 +234,11 @@ impl<'r> Builder<'r> {
                 self.prefixes.insert(declared.to_owned());
             }
         }
-        if let Some(prefix) = prefix {
-            if !self.prefixes.contains(prefix) {
-                self.repairs.note("undeclared namespace prefix");
-                self.prefixes.insert(prefix.to_owned());
-            }
+        if let Some(prefix) = prefix
+            && !self.prefixes.contains(prefix)
+        {
+            self.repairs.note("undeclared namespace prefix");
+            self.prefixes.insert(prefix.to_owned());
         }
         let lower = ascii_lowercase(local);
         self.close_what_this_implies(&lower);
@@ -763,32 +763,32 @@ impl<'r> Builder<'r> {
         let Some(frame) = self.stack.pop() else {
             return;
         };
-        if let Some(capture) = &mut self.capture {
-            if capture.frame < index {
-                capture.text.push_str("</");
-                let local = split_name(&self.names[frame.name.clone()]).1;
-                let at = capture.text.len();
-                capture.text.push_str(local);
-                capture.text[at..].make_ascii_lowercase();
-                capture.text.push('>');
-                self.names.truncate(frame.name.start);
-                return;
-            }
+        if let Some(capture) = &mut self.capture
+            && capture.frame < index
+        {
+            capture.text.push_str("</");
+            let local = split_name(&self.names[frame.name.clone()]).1;
+            let at = capture.text.len();
+            capture.text.push_str(local);
+            capture.text[at..].make_ascii_lowercase();
+            capture.text.push('>');
+            self.names.truncate(frame.name.start);
+            return;
         }
         self.names.truncate(frame.name.start);
-        if self.capture.as_ref().is_some_and(|c| c.frame == index) {
-            if let Some(capture) = self.capture.take() {
-                self.finish_capture(capture, frame.base.as_ref());
-            }
+        if self.capture.as_ref().is_some_and(|c| c.frame == index)
+            && let Some(capture) = self.capture.take()
+        {
+            self.finish_capture(capture, frame.base.as_ref());
         }
         if let Some(item) = &mut self.item {
             if item.author_frame == Some(index) {
                 item.author_frame = None;
             }
-            if item.frame == index {
-                if let Some(item) = self.item.take() {
-                    self.finish_item(item);
-                }
+            if item.frame == index
+                && let Some(item) = self.item.take()
+            {
+                self.finish_item(item);
             }
         }
         if self.container == Some(index) {

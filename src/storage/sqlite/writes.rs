@@ -145,11 +145,11 @@ pub(crate) fn record_fetch(
         None
     };
     for article in &outcome.articles {
-        if let Some(live) = live.as_mut() {
-            if live.exists([&article.url])? {
-                stored.seen += 1;
-                continue;
-            }
+        if let Some(live) = live.as_mut()
+            && live.exists([&article.url])?
+        {
+            stored.seen += 1;
+            continue;
         }
         let enclosure = article.enclosure.as_ref();
         let inserted = insert.execute(params![
