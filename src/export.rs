@@ -25,14 +25,79 @@ pub fn xml_escape(text: &str) -> String {
     out
 }
 
+/// What a feed document says about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedMeta {
+    /// `herald`, or `herald: a, #tech` for a selection.
+    pub title: String,
+    /// Differs per selection, so a reader keeps two subscriptions apart.
+    pub id: String,
+    /// Where the document is served (`rel="self"`, JSON Feed `feed_url`).
+    pub self_url: Option<String>,
+    /// The server's front page (`rel="alternate"`, `home_page_url`).
+    pub home_url: Option<String>,
+}
+
+impl FeedMeta {
+    /// A document printed by `herald export` (no address of its own).
+    pub fn exported(title: &str, selection: &str) -> FeedMeta {
+        FeedMeta {
+            title: title.to_owned(),
+            id: feed_id(selection),
+            self_url: None,
+            home_url: None,
+        }
+    }
+}
+
+/// `urn:herald:feed:all`, or one naming the selection (`source=a&tag=x`).
+pub fn feed_id(selection: &str) -> String {
+    if selection.is_empty() {
+        "urn:herald:feed:all".to_owned()
+    } else {
+        format!("urn:herald:feed:{selection}")
+    }
+}
+
+/// `source=a&tag=x`, form-encoded, sources then tags, each sorted.
+pub fn selection_query(sources: &[String], tags: &[String]) -> String {
+    let mut sources = sources.to_vec();
+    let mut tags = tags.to_vec();
+    sources.sort();
+    tags.sort();
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for source in &sources {
+        query.append_pair("source", source);
+    }
+    for tag in &tags {
+        query.append_pair("tag", tag);
+    }
+    query.finish()
+}
+
 /// An Atom 1.0 document; `updated` is the newest fetch time (ISO-8601).
-pub fn atom(articles: &[StoredArticle], title: &str, updated: &str) -> String {
+/// An entry's `updated` is its publication time, else when herald first
+/// stored it; `published` appears only when the source gave a date.
+pub fn atom(articles: &[StoredArticle], meta: &FeedMeta, updated: &str) -> String {
     let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n  <title>{}</title>\n  <id>urn:herald:aggregate</id>\n  <updated>{}</updated>\n  <generator version=\"{}\">herald</generator>\n",
-        xml_escape(title),
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n  <title>{}</title>\n  <id>{}</id>\n  <updated>{}</updated>\n  <generator version=\"{}\">herald</generator>\n",
+        xml_escape(&meta.title),
+        xml_escape(&meta.id),
         xml_escape(updated),
         env!("CARGO_PKG_VERSION"),
     );
+    if let Some(url) = &meta.self_url {
+        xml.push_str(&format!(
+            "  <link rel=\"self\" type=\"application/atom+xml\" href=\"{}\"/>\n",
+            xml_escape(url)
+        ));
+    }
+    if let Some(url) = &meta.home_url {
+        xml.push_str(&format!(
+            "  <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n",
+            xml_escape(url)
+        ));
+    }
     for a in articles {
         let when = a.published_at.as_deref().unwrap_or(&a.fetched_at);
         xml.push_str("  <entry>\n");
@@ -54,10 +119,17 @@ pub fn atom(articles: &[StoredArticle], title: &str, updated: &str) -> String {
             "    <author><name>{}</name></author>\n",
             xml_escape(author)
         ));
-        xml.push_str(&format!(
-            "    <category term=\"{}\"/>\n",
-            xml_escape(&a.source)
-        ));
+        let carriers = if a.sources.is_empty() {
+            std::slice::from_ref(&a.source)
+        } else {
+            a.sources.as_slice()
+        };
+        for source in carriers {
+            xml.push_str(&format!(
+                "    <category term=\"{}\"/>\n",
+                xml_escape(source)
+            ));
+        }
         for category in &a.categories {
             xml.push_str(&format!(
                 "    <category term=\"{}\"/>\n",
@@ -86,18 +158,26 @@ pub fn atom(articles: &[StoredArticle], title: &str, updated: &str) -> String {
     xml
 }
 
-/// A JSON Feed 1.1 document.
-pub fn json_feed(articles: &[StoredArticle], title: &str) -> serde_json::Value {
+/// A JSON Feed 1.1 document. An item without a publication date has no
+/// `date_published` (when herald stored it is not when it was published).
+pub fn json_feed(articles: &[StoredArticle], meta: &FeedMeta) -> serde_json::Value {
     let items: Vec<serde_json::Value> = articles
         .iter()
         .map(|a| {
+            let carriers = if a.sources.is_empty() {
+                std::slice::from_ref(&a.source)
+            } else {
+                a.sources.as_slice()
+            };
             let mut item = json!({
                 "id": a.url,
                 "url": a.url,
                 "title": a.title,
-                "date_published": a.published_at.as_deref().unwrap_or(&a.fetched_at),
-                "tags": std::iter::once(&a.source).chain(&a.categories).collect::<Vec<_>>(),
+                "tags": carriers.iter().chain(&a.categories).collect::<Vec<_>>(),
             });
+            if let Some(published) = &a.published_at {
+                item["date_published"] = json!(published);
+            }
             if let Some(summary) = &a.summary {
                 item["summary"] = json!(summary);
                 item["content_text"] = json!(summary);
@@ -120,11 +200,77 @@ pub fn json_feed(articles: &[StoredArticle], title: &str) -> serde_json::Value {
             item
         })
         .collect();
-    json!({
+    let mut feed = json!({
         "version": "https://jsonfeed.org/version/1.1",
-        "title": title,
+        "title": meta.title,
         "items": items,
-    })
+    });
+    if let Some(url) = &meta.home_url {
+        feed["home_page_url"] = json!(url);
+    }
+    if let Some(url) = &meta.self_url {
+        feed["feed_url"] = json!(url);
+    }
+    feed
+}
+
+/// One subscription in an OPML document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outline {
+    /// What a reader shows (`text` and `title`).
+    pub text: String,
+    /// The feed's address.
+    pub xml_url: String,
+    /// The site's address, when known.
+    pub html_url: Option<String>,
+    /// Tags: the first one groups the outline, all go in `category`.
+    pub tags: Vec<String>,
+}
+
+/// An OPML 2.0 subscription list, outlines grouped by their first tag
+/// (ungrouped ones at the top level), the shape every feed reader imports.
+pub fn opml(title: &str, outlines: &[Outline]) -> String {
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<opml version=\"2.0\">\n  <head>\n    <title>{}</title>\n  </head>\n  <body>\n",
+        xml_escape(title)
+    );
+    let line = |o: &Outline, indent: &str| {
+        let mut line = format!(
+            "{indent}<outline type=\"rss\" text=\"{0}\" title=\"{0}\" xmlUrl=\"{1}\"",
+            xml_escape(&o.text),
+            xml_escape(&o.xml_url)
+        );
+        if let Some(html) = &o.html_url {
+            line.push_str(&format!(" htmlUrl=\"{}\"", xml_escape(html)));
+        }
+        if !o.tags.is_empty() {
+            line.push_str(&format!(" category=\"{}\"", xml_escape(&o.tags.join(","))));
+        }
+        line.push_str("/>\n");
+        line
+    };
+    let mut groups: Vec<(&str, Vec<&Outline>)> = Vec::new();
+    for outline in outlines {
+        match outline.tags.first() {
+            None => xml.push_str(&line(outline, "    ")),
+            Some(tag) => match groups.iter_mut().find(|(name, _)| name == tag) {
+                Some((_, members)) => members.push(outline),
+                None => groups.push((tag.as_str(), vec![outline])),
+            },
+        }
+    }
+    for (tag, members) in groups {
+        xml.push_str(&format!(
+            "    <outline text=\"{0}\" title=\"{0}\">\n",
+            xml_escape(tag)
+        ));
+        for outline in members {
+            xml.push_str(&line(outline, "      "));
+        }
+        xml.push_str("    </outline>\n");
+    }
+    xml.push_str("  </body>\n</opml>\n");
+    xml
 }
 
 #[cfg(test)]

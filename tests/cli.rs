@@ -345,10 +345,20 @@ async fn check_warns_when_metrics_listen_beyond_loopback() {
     assert_eq!(output.status.code(), Some(0), "a warning, not an error");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("metrics.listen = \"0.0.0.0:9464\" is not a loopback address")
+        stderr.contains("[server] listen = \"0.0.0.0:9464\" is not a loopback address")
             && stderr.contains("bind 127.0.0.1"),
         "{stderr}"
     );
+    // The section's new name reads the same; both at once is refused.
+    let renamed = TestEnv::new("[server]\nlisten = \"0.0.0.0:9464\"\n");
+    let output = renamed.herald(&["check"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a loopback address"));
+    let both =
+        TestEnv::new("[server]\nlisten = \"127.0.0.1:1\"\n[metrics]\nlisten = \"127.0.0.1:2\"\n");
+    let output = both.herald(&["check"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("keep one"));
     let quiet = TestEnv::new("[metrics]\nlisten = \"127.0.0.1:9464\"\n");
     let output = quiet.herald(&["check"]).await;
     assert!(

@@ -956,3 +956,167 @@ async fn spread_starts_each_source_at_its_own_stable_offset() {
         "offsets {offsets:?} spread out"
     );
 }
+
+#[tokio::test]
+async fn the_aggregate_is_served_as_feeds_real_readers_accept() {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/alpha.xml", 3, Duration::ZERO);
+    // An item without a date: its JSON Feed item must not invent one.
+    server.route(
+        "/beta.xml",
+        MockResponse::ok(
+            "application/rss+xml",
+            "<rss version=\"2.0\"><channel><title>b</title><item><title>Undated &amp; fine</title>\
+             <link>https://beta.example/undated</link></item></channel></rss>",
+        ),
+    );
+    let port = free_port();
+    let env = TestEnv::new(&format!(
+        "{}\n[server]\nlisten = \"127.0.0.1:{port}\"\n",
+        config(
+            YEARLY,
+            &[
+                format!(
+                    "{}tags = [\"tech\"]\n",
+                    feed_source("alpha", &server.url("/alpha.xml"))
+                ),
+                format!(
+                    "{}tags = [\"news\"]\n",
+                    feed_source("beta", &server.url("/beta.xml"))
+                ),
+            ],
+        )
+    ));
+    let mut daemon = Daemon::start(&env).await;
+    daemon.wait_rounds(1).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("{base}{path}")).send();
+
+    let atom = get("/feed.atom").await.expect("atom");
+    assert_eq!(atom.status(), 200);
+    let etag = atom.headers()["etag"].to_str().expect("etag").to_owned();
+    assert!(atom.headers().contains_key("last-modified"));
+    assert!(
+        atom.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("application/atom+xml"))
+    );
+    let text = atom.text().await.expect("body");
+    assert!(
+        text.contains(&format!(
+            "<link rel=\"self\" type=\"application/atom+xml\" href=\"{base}/feed.atom\"/>"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("<id>urn:herald:feed:all</id>"), "{text}");
+    assert_eq!(text.matches("<entry>").count(), 4);
+
+    // The same document again, conditionally: 304 and no body.
+    let again = client
+        .get(format!("{base}/feed.atom"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("conditional");
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().await.expect("body").is_empty());
+
+    // A selection is another feed, with its own id and self link.
+    let tech = get("/feed.atom?tag=tech")
+        .await
+        .expect("tech")
+        .text()
+        .await
+        .expect("body");
+    assert!(tech.contains("<id>urn:herald:feed:tag=tech</id>"), "{tech}");
+    assert_eq!(tech.matches("<entry>").count(), 3);
+    let json: serde_json::Value = serde_json::from_str(
+        &get("/feed.json?source=beta")
+            .await
+            .expect("json")
+            .text()
+            .await
+            .expect("body"),
+    )
+    .expect("json feed");
+    assert_eq!(json["feed_url"], format!("{base}/feed.json?source=beta"));
+    assert_eq!(json["home_page_url"], format!("{base}/"));
+    let items = json["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1);
+    assert!(
+        items[0].get("date_published").is_none(),
+        "an unknown date is not invented: {json:#}"
+    );
+    let opml = get("/feed.opml")
+        .await
+        .expect("opml")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        opml.contains(&format!("xmlUrl=\"{base}/feed.atom?source=alpha\"")),
+        "{opml}"
+    );
+    assert!(
+        opml.contains("<outline text=\"news\" title=\"news\">"),
+        "grouped by tag: {opml}"
+    );
+    assert_eq!(
+        get("/feed.atom?source=nope").await.expect("404").status(),
+        404
+    );
+    assert_eq!(get("/feed.atom?n=0").await.expect("400").status(), 400);
+
+    // Real readers: Python's feedparser and newsboat.
+    let script = format!(
+        "import feedparser, sys\n\
+         d = feedparser.parse('{base}/feed.atom')\n\
+         assert not d.bozo, d.bozo_exception\n\
+         assert len(d.entries) == 4, len(d.entries)\n\
+         assert any(l.rel == 'self' for l in d.feed.links)\n\
+         assert d.feed.id == 'urn:herald:feed:all'\n\
+         print('feedparser ok', len(d.entries))\n"
+    );
+    let python = tokio::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .await
+        .expect("python3 runs (CI installs python3-feedparser)");
+    assert!(
+        python.status.success(),
+        "feedparser: {}{}",
+        String::from_utf8_lossy(&python.stdout),
+        String::from_utf8_lossy(&python.stderr)
+    );
+    let urls = env.dir.path().join("newsboat-urls");
+    std::fs::write(
+        &urls,
+        format!("{base}/feed.atom\n{base}/feed.atom?tag=news\n"),
+    )
+    .expect("urls");
+    let newsboat = tokio::process::Command::new("newsboat")
+        .arg("-u")
+        .arg(&urls)
+        .arg("-c")
+        .arg(env.dir.path().join("newsboat-cache.db"))
+        .arg("-C")
+        .arg("/dev/null")
+        .args(["-x", "reload", "print-unread"])
+        .env("HOME", env.dir.path())
+        .output()
+        .await
+        .expect("newsboat runs (CI installs it)");
+    let said = String::from_utf8_lossy(&newsboat.stdout);
+    assert!(
+        newsboat.status.success(),
+        "newsboat: {said}{}",
+        String::from_utf8_lossy(&newsboat.stderr)
+    );
+    // 4 entries, and the news feed's one again: newsboat keys articles by
+    // their id, which herald keeps the same in every feed it serves.
+    assert!(said.contains("4 unread articles"), "{said}");
+
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+}

@@ -8,6 +8,7 @@ use clap::ValueEnum;
 use super::Outcome;
 use super::select::Selection;
 use herald::config::Config;
+use herald::export::FeedMeta;
 use herald::storage::Reader;
 
 /// Feed formats `herald export` writes.
@@ -41,14 +42,15 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
     } else {
         format!("herald: {}", named.join(", "))
     };
+    let meta = FeedMeta::exported(&title, &args.select.describe());
     let text = match args.format {
         FeedFormat::Atom => {
             let updated = reader
                 .newest_fetch()?
                 .unwrap_or_else(|| Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-            herald::export::atom(&articles, &title, &updated)
+            herald::export::atom(&articles, &meta, &updated)
         }
-        FeedFormat::Json => format!("{:#}\n", herald::export::json_feed(&articles, &title)),
+        FeedFormat::Json => format!("{:#}\n", herald::export::json_feed(&articles, &meta)),
     };
     print!("{text}");
     Ok(ExitCode::SUCCESS)

@@ -34,6 +34,12 @@ impl Selection {
         Ok(names)
     }
 
+    /// `source=a&source=b&tag=x` (empty for everything): names the
+    /// selection in feed ids, as the served feeds' query string would.
+    pub(crate) fn describe(&self) -> String {
+        herald::export::selection_query(&self.sources, &self.tags)
+    }
+
     /// The filter for `limit` stories of the selection.
     pub(crate) fn filter(&self, config: &Config, limit: usize) -> Result<ArticleFilter, CliError> {
         Ok(ArticleFilter {

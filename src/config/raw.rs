@@ -112,7 +112,8 @@ impl Default for DaemonConfig {
     }
 }
 
-/// `[metrics]`: the optional Prometheus and health-check listener.
+/// `[server]` (formerly `[metrics]`): the optional listener for the
+/// Prometheus metrics, the health check and the served feeds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
@@ -181,6 +182,10 @@ pub(super) struct RawConfig {
     pub(super) log: LogConfig,
     #[serde(default)]
     pub(super) metrics: MetricsConfig,
+    /// Only from the environment (`HERALD__SERVER__LISTEN`): the file's
+    /// `[server]` is read as `[metrics]` before layering.
+    #[serde(default)]
+    pub(super) server: Option<MetricsConfig>,
     #[serde(default)]
     pub(super) alerts: AlertsConfig,
     #[serde(default)]

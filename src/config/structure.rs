@@ -16,7 +16,9 @@ use crate::model::keys::{KeyProblem, deserialize_keys, edit_distance};
 use crate::telemetry::LogConfig;
 
 /// The sections a config file may have.
-const SECTIONS: &[&str] = &["daemon", "http", "log", "metrics", "alerts", "sources"];
+const SECTIONS: &[&str] = &[
+    "daemon", "http", "log", "server", "metrics", "alerts", "sources",
+];
 
 /// The file's table with every unusable key removed, the problems found,
 /// and the `[[sources]]` entries that cannot be built at all.
@@ -53,6 +55,22 @@ pub(super) fn check(
             ),
         });
         table.remove(&key);
+    }
+    // `[server]` is the listener's name now that it serves feeds too;
+    // `[metrics]`, its first name, keeps working.
+    if let Some(server) = table.remove("server") {
+        if table.contains_key("metrics") {
+            problems.push(ConfigProblem {
+                file: path.to_path_buf(),
+                line: locator.table_key("server", ""),
+                source: None,
+                key: "server".to_owned(),
+                message: "[server] and [metrics] are one section (its old name): keep one"
+                    .to_owned(),
+            });
+        } else {
+            table.insert("metrics".to_owned(), server);
+        }
     }
     let mut section = |name: &str, check: fn(&Map<String, Value>) -> Vec<KeyProblem>| {
         let Some(value) = table.get_mut(name) else {

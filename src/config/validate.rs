@@ -146,6 +146,9 @@ pub(super) fn validate(
     http(&mut found, &raw.http);
     log(&mut found, &raw.log);
     alerts(&mut found, &raw.alerts);
+    if let Some(listen) = raw.server.take().and_then(|s| s.listen) {
+        raw.metrics.listen = Some(listen);
+    }
     metrics(&mut found, &raw.metrics);
     // Without a valid global schedule sources cannot be placed; still check
     // them, against a stand-in, so every problem is reported at once.
@@ -376,9 +379,9 @@ fn alerts(found: &mut Findings<'_>, alerts: &AlertsConfig) {
 fn metrics(found: &mut Findings<'_>, metrics: &MetricsConfig) {
     if let Some(addr) = metrics.listen.filter(|a| !a.ip().is_loopback()) {
         found.warnings.push(format!(
-            "metrics.listen = \"{addr}\" is not a loopback address: anyone who can reach it reads \
-             source names and health; bind 127.0.0.1 (scrape through an SSH tunnel or a reverse \
-             proxy) or allow only the scraper in the firewall"
+            "[server] listen = \"{addr}\" is not a loopback address: anyone who can reach it reads \
+             source names, health and the served feeds; bind 127.0.0.1 (reach it through an SSH \
+             tunnel or a reverse proxy) or allow only who needs it in the firewall"
         ));
     }
 }

@@ -28,6 +28,7 @@ use tokio::sync::mpsc::WeakSender;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::feeds::{Answer as FeedAnswer, Conditions, Document, FeedServer};
 use crate::engine::job::FetchJob;
 use crate::engine::pool::WorkerPool;
 use crate::engine::report::RoundReport;
@@ -399,11 +400,12 @@ fn escape(value: &str) -> String {
 pub(crate) async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
+    feeds: FeedServer,
     stop: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    info!(address = %bound, "metrics listening: /metrics, /healthz");
+    info!(address = %bound, "listening: /feed.atom, /feed.json, /feed.opml, /metrics, /healthz");
     Ok(tokio::spawn(async move {
         loop {
             let stream = tokio::select! {
@@ -417,11 +419,35 @@ pub(crate) async fn serve(
                 },
             };
             let metrics = Arc::clone(&metrics);
+            let feeds = feeds.clone();
             let stop = stop.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |request| {
+                let service = service_fn(move |request: Request<Incoming>| {
                     let metrics = Arc::clone(&metrics);
-                    async move { Ok::<_, Infallible>(answer(&metrics, &request)) }
+                    let feeds = feeds.clone();
+                    async move {
+                        let document = Document::at(request.uri().path())
+                            .filter(|_| request.method() == hyper::Method::GET);
+                        Ok::<_, Infallible>(match document {
+                            Some(document) => {
+                                let header = |name: hyper::header::HeaderName| {
+                                    request
+                                        .headers()
+                                        .get(name)
+                                        .and_then(|v| v.to_str().ok())
+                                        .map(str::to_owned)
+                                };
+                                let conditions = Conditions {
+                                    host: header(hyper::header::HOST),
+                                    if_none_match: header(hyper::header::IF_NONE_MATCH),
+                                    if_modified_since: header(hyper::header::IF_MODIFIED_SINCE),
+                                };
+                                let query = request.uri().query().map(str::to_owned);
+                                respond(feeds.answer(document, query, conditions).await)
+                            }
+                            None => answer(&metrics, &request),
+                        })
+                    }
                 });
                 let connection =
                     // A client that never finishes its request headers is dropped.
@@ -457,7 +483,11 @@ fn answer(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes
                 ),
             )
         }
-        ("GET", _) => (404, "text/plain", "try /metrics or /healthz\n".to_owned()),
+        ("GET", _) => (
+            404,
+            "text/plain",
+            "try /feed.atom, /feed.json, /feed.opml, /metrics or /healthz\n".to_owned(),
+        ),
         _ => (405, "text/plain", "GET only\n".to_owned()),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -466,6 +496,24 @@ fn answer(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes
         response
             .headers_mut()
             .insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// A served feed's answer as an HTTP response.
+fn respond(answer: FeedAnswer) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() = hyper::StatusCode::from_u16(answer.status).unwrap_or_default();
+    let headers = response.headers_mut();
+    if answer.status != 304
+        && let Ok(value) = hyper::header::HeaderValue::from_str(answer.content_type)
+    {
+        headers.insert(hyper::header::CONTENT_TYPE, value);
+    }
+    for (name, value) in answer.headers {
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
     }
     response
 }

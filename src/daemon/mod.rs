@@ -8,6 +8,7 @@
 //! side: neither can delay a round.
 
 pub(crate) mod alerts;
+pub(crate) mod feeds;
 pub(crate) mod metrics;
 pub(crate) mod notify;
 pub mod reload;

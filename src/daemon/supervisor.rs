@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::alerts::{self, Alert, SourceState, StateTracker};
+use super::feeds::FeedServer;
 use super::metrics::{self, Metrics};
 use super::notify;
 use super::reload::{ConfigDiff, ReloadOutcome};
@@ -73,6 +74,8 @@ struct RoundDone {
 
 struct Supervisor {
     config: Arc<Config>,
+    /// The config the served feeds read.
+    served_config: tokio::sync::watch::Sender<Arc<Config>>,
     metrics: Arc<Metrics>,
     /// Finished rounds, for the observer (metrics per source, alerts).
     observer: mpsc::UnboundedSender<RoundReport>,
@@ -105,11 +108,22 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
     metrics.watch_pool(&pool);
     metrics.set_expected_interval(shortest_interval(&config));
     let listener_stop = CancellationToken::new();
+    let config = Arc::new(config);
+    // The served feeds read the config in effect: a reload sends the new one.
+    let (served_config, served) = tokio::sync::watch::channel(Arc::clone(&config));
     let listener = match config.metrics.listen {
         Some(addr) => Some(
-            metrics::serve(addr, Arc::clone(&metrics), listener_stop.clone())
-                .await
-                .map_err(|source| Error::MetricsListen { addr, source })?,
+            metrics::serve(
+                addr,
+                Arc::clone(&metrics),
+                FeedServer {
+                    database: config.daemon.database.clone(),
+                    config: served,
+                },
+                listener_stop.clone(),
+            )
+            .await
+            .map_err(|source| Error::MetricsListen { addr, source })?,
         ),
         None => None,
     };
@@ -129,7 +143,8 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
     let mut sup = Supervisor {
         metrics,
         observer,
-        config: Arc::new(config),
+        config,
+        served_config,
         storage,
         pool,
         runner,
@@ -414,6 +429,7 @@ impl Supervisor {
         self.metrics
             .retain_sources(&new.sources.iter().map(|s| s.name.as_str()).collect());
         self.config = Arc::new(new);
+        self.served_config.send_replace(Arc::clone(&self.config));
         let mut summary = diff.to_string();
         if diff.pool {
             summary.push_str(&format!(

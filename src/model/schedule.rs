@@ -185,10 +185,7 @@ pub fn spread_offset(name: &str, window: Duration) -> Duration {
     if window_ms == 0 {
         return Duration::ZERO;
     }
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
-    Duration::from_millis(hash % window_ms)
+    Duration::from_millis(crate::model::hash::fnv1a(name.as_bytes()) % window_ms)
 }
 
 /// A time zone by its IANA name (`Europe/Paris`, `UTC`).
