@@ -18,7 +18,7 @@ fn describe(config: &Config) -> String {
     let d = &config.daemon;
     let metrics = config.metrics.listen.map_or_else(
         || "off".to_owned(),
-        |addr| format!("http://{addr}/metrics, /healthz"),
+        |addr| format!("http://{addr}/ (/feed.atom, /feed.json, /feed.opml, /metrics, /healthz)"),
     );
     let alerts = config
         .alerts
@@ -41,7 +41,7 @@ fn describe(config: &Config) -> String {
     let mut out = format!(
         "{}: ok\ndatabase: {}\nworkers: {}, queue capacity: {}, round timeout: {}, schedule: {:?}\n\
          time zone: {} (from {}), spread: {spread}\nproxy: {}\nextra root certificates: {}\n\
-         metrics: {metrics}\nalerts: {alerts}\n\n",
+         server: {metrics}\nalerts: {alerts}\n\n",
         config.path.display(),
         d.database.display(),
         d.workers,

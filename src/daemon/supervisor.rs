@@ -158,7 +158,7 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
         .config
         .schedules()
         .iter()
-        .map(|s| s.as_str().to_owned())
+        .map(crate::model::schedule::Schedule::describe)
         .collect();
     info!(
         sources = sup.config.enabled_sources().len(),

@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use std::sync::mpsc;
 use tokio::sync::oneshot;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::prune::PruneJob;
 use super::{lock, schema, writes};
@@ -598,20 +598,28 @@ impl Loop {
         }
         if job.done() {
             let report = job.report();
-            info!(
-                articles = report.articles,
-                fetches = report.fetches,
-                rounds = report.rounds,
-                bytes_before = report.bytes_before,
-                bytes_after = report.bytes_after,
-                longest_step_ms = report.longest_step.as_millis() as u64,
-                "pruned {} article(s) no source served within its keep, {} fetch and {} round row(s) of history; {} → {}",
-                report.articles,
-                report.fetches,
-                report.rounds,
-                crate::model::retention::human_bytes(report.bytes_before),
-                crate::model::retention::human_bytes(report.bytes_after),
-            );
+            // An hourly "pruned 0" is noise: say it only when rows went.
+            if report.articles + report.fetches + report.rounds == 0 {
+                debug!(
+                    longest_step_ms = report.longest_step.as_millis() as u64,
+                    "pruning found nothing past its keep"
+                );
+            } else {
+                info!(
+                    articles = report.articles,
+                    fetches = report.fetches,
+                    rounds = report.rounds,
+                    bytes_before = report.bytes_before,
+                    bytes_after = report.bytes_after,
+                    longest_step_ms = report.longest_step.as_millis() as u64,
+                    "pruned {} article(s) no source served within its keep, {} fetch and {} round row(s) of history; {} → {}",
+                    report.articles,
+                    report.fetches,
+                    report.rounds,
+                    crate::model::retention::human_bytes(report.bytes_before),
+                    crate::model::retention::human_bytes(report.bytes_after),
+                );
+            }
             self.pruning = None;
             self.index.refresh(&self.conn);
         }
