@@ -1,8 +1,8 @@
 """Builds a large herald database for the retention measurements in
 docs/performance.md: 1.1 million articles over 180 days from 100 sources, with
 hourly rounds of history (about 2.2 GB). Usage:
-    herald --config big.toml check   # a config naming the database
-    herald --config big.toml prune   # creates and migrates the empty file
+    herald --config big.toml once    # big.toml names the database and no source:
+                                     # this creates and migrates the empty file
     python3 benches/big_database.py /path/to/herald.db
 """
 import random, sqlite3, sys, time
