@@ -459,3 +459,133 @@ pub async fn fetch_traced(config: &Config, target: &FetchTarget) -> Result<Trace
         elapsed: started.elapsed(),
     })
 }
+
+/// A feed `herald add` found and read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundFeed {
+    /// Where it is (after redirects).
+    pub url: url::Url,
+    /// Its own title, when it has one.
+    pub title: Option<String>,
+    /// Items it lists now.
+    pub items: usize,
+}
+
+/// What `herald add URL` found behind a URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// Feeds that were fetched and parsed, best first: the URL itself when
+    /// it is a feed, else the page's declared feeds in page order, else the
+    /// first usual path that answered with a feed.
+    pub feeds: Vec<FoundFeed>,
+    /// Every URL tried that gave no feed, with why.
+    pub tried: Vec<(url::Url, String)>,
+    /// Whether the URL was an HTML page (its feeds were looked for).
+    pub was_page: bool,
+}
+
+/// The paths where sites usually keep their feed, tried when a page
+/// declares none.
+pub const USUAL_FEED_PATHS: [&str; 7] = [
+    "/feed",
+    "/rss",
+    "/feed.xml",
+    "/rss.xml",
+    "/atom.xml",
+    "/index.xml",
+    "/feed.json",
+];
+
+/// Finds the feeds behind `url`, as Miniflux does: the URL itself if it is
+/// a feed; else the feeds its HTML declares (`<link rel="alternate">`,
+/// relative links resolved against the page and its `<base>`); else the
+/// usual paths. Every candidate is fetched through the real client (size
+/// caps, timeouts, redirects checked hop by hop; a URL the operator typed
+/// counts as configured, so it may be private) and must parse.
+///
+/// # Errors
+/// The HTTP client cannot be built.
+pub async fn discover(config: &Config, url: url::Url) -> Result<Discovery> {
+    let client = HttpClient::new(&config.http)?;
+    let mut discovery = Discovery::default();
+    let page = match probe(&client, &url).await {
+        Probe::Feed(found) => {
+            discovery.feeds.push(found);
+            return Ok(discovery);
+        }
+        Probe::Page(page, final_url) => (page, final_url),
+        Probe::Nothing(why) => {
+            discovery.tried.push((url.clone(), why));
+            (String::new(), url.clone())
+        }
+    };
+    let (html, page_url) = page;
+    discovery.was_page = !html.is_empty();
+    let declared = sources::feed::discover::feed_links(&html, &page_url);
+    for link in &declared {
+        match probe(&client, &link.url).await {
+            Probe::Feed(found) => discovery.feeds.push(found),
+            Probe::Page(..) => discovery
+                .tried
+                .push((link.url.clone(), "an HTML page, not a feed".to_owned())),
+            Probe::Nothing(why) => discovery.tried.push((link.url.clone(), why)),
+        }
+    }
+    if declared.is_empty() {
+        for path in USUAL_FEED_PATHS {
+            let Ok(candidate) = page_url.join(path) else {
+                continue;
+            };
+            match probe(&client, &candidate).await {
+                Probe::Feed(found) => {
+                    discovery.feeds.push(found);
+                    break;
+                }
+                Probe::Page(..) => discovery
+                    .tried
+                    .push((candidate, "an HTML page, not a feed".to_owned())),
+                Probe::Nothing(why) => discovery.tried.push((candidate, why)),
+            }
+        }
+    }
+    Ok(discovery)
+}
+
+/// What one URL turned out to be.
+enum Probe {
+    Feed(FoundFeed),
+    /// An HTML page (its text and final URL).
+    Page(String, url::Url),
+    Nothing(String),
+}
+
+async fn probe(client: &HttpClient, url: &url::Url) -> Probe {
+    let request = crate::model::http::FetchRequest::get(
+        url.clone(),
+        "application/rss+xml, application/atom+xml, application/feed+json, text/html;q=0.9, */*;q=0.8",
+    );
+    let response = match client.get(&request, None).await {
+        Ok(response) => response,
+        Err(e) => return Probe::Nothing(e.to_string()),
+    };
+    let payload = crate::model::http::Payload {
+        body: response.body.clone(),
+        content_type: response.content_type.clone(),
+        url: response.final_url.clone(),
+    };
+    match sources::feed::read(&payload) {
+        Ok(feed) => Probe::Feed(FoundFeed {
+            url: response.final_url,
+            title: feed.title,
+            items: feed.parsed.items.len(),
+        }),
+        Err(e) => {
+            let text = String::from_utf8_lossy(&response.body);
+            if sources::feed::discover::looks_like_html(&text) {
+                Probe::Page(text.into_owned(), response.final_url)
+            } else {
+                Probe::Nothing(e.to_string())
+            }
+        }
+    }
+}

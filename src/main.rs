@@ -28,6 +28,20 @@ use herald::config;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if !matches!(cli.command, cli::Command::Run) {
+        // `herald latest | head` ends quietly when `head` has read enough,
+        // as any Unix filter does, instead of panicking on a broken pipe.
+        // The daemon keeps Rust's default (SIGPIPE ignored): it writes to
+        // sockets, where EPIPE is an error to handle, not a reason to die.
+        // SAFETY: called first in main, before any thread exists; SIG_DFL
+        // installs no handler code.
+        unsafe {
+            let _ = nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            );
+        }
+    }
     let config = if cli.command.needs_config() {
         match config::discover(cli.config.as_deref()).and_then(|path| config::load(&path)) {
             Ok(config) => Some(config),

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use chrono::Utc;
 use clap::ValueEnum;
 
-use super::Outcome;
 use super::select::Selection;
+use super::{CliError, Outcome};
 use herald::config::Config;
-use herald::export::FeedMeta;
+use herald::export::{FeedMeta, Outline};
+use herald::model::source::Kind;
 use herald::storage::Reader;
 
 /// Feed formats `herald export` writes.
@@ -18,6 +19,8 @@ pub(crate) enum FeedFormat {
     Atom,
     /// JSON Feed 1.1.
     Json,
+    /// OPML 2.0: the feed sources themselves, for another reader.
+    Opml,
 }
 
 /// `herald export` arguments.
@@ -33,6 +36,11 @@ pub(crate) struct Args {
 
 /// Prints the feed.
 pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
+    if args.format == FeedFormat::Opml {
+        // The sources, from the config alone: no database needed.
+        print!("{}", opml(config, &args.select)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let reader = Reader::open(&config.daemon.database)?;
     let articles = reader.latest(&args.select.filter(config, args.count)?)?;
     let mut named: Vec<String> = args.select.sources.clone();
@@ -44,6 +52,7 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
     };
     let meta = FeedMeta::exported(&title, &args.select.describe());
     let text = match args.format {
+        FeedFormat::Opml => opml(config, &args.select)?,
         FeedFormat::Atom => {
             let updated = reader
                 .newest_fetch()?
@@ -54,4 +63,25 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
     };
     print!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The configured feed sources as OPML 2.0 (their own URLs), grouped by
+/// first tag: what another reader imports, and what `herald import` reads
+/// back to the same set. Needs no database.
+fn opml(config: &Config, select: &Selection) -> Result<String, CliError> {
+    let names = select.source_names(config)?;
+    let outlines: Vec<Outline> = config
+        .sources
+        .iter()
+        .filter(|s| s.kind == Kind::Feed && (names.is_empty() || names.contains(&s.name)))
+        .filter_map(|s| {
+            Some(Outline {
+                text: s.name.clone(),
+                xml_url: s.input.url.clone()?,
+                html_url: None,
+                tags: s.tags.clone(),
+            })
+        })
+        .collect();
+    Ok(herald::export::opml("herald sources", &outlines))
 }

@@ -9,6 +9,7 @@ mod docs;
 mod export;
 mod fetch;
 mod latest;
+mod manage;
 mod once;
 mod prune;
 mod render;
@@ -55,6 +56,12 @@ pub(crate) enum Command {
     /// Print the effective configuration as TOML, each value's origin
     /// (`file:line`, environment variable, default) in a comment.
     Config,
+    /// Add sources from an OPML file (another reader's export) to the config.
+    Import(manage::ImportArgs),
+    /// Add a source by URL: a feed, or a page whose feeds are found.
+    Add(manage::AddArgs),
+    /// Remove a source from the config (its articles stay in the database).
+    Remove(manage::RemoveArgs),
     /// Print a shell completion script (bash, zsh, fish, …).
     Completions(docs::CompletionArgs),
     /// Print the man page (roff): `herald man | man -l -`.
@@ -193,6 +200,9 @@ impl Command {
             Command::Fetch(args) => fetch::run(&config, &args),
             Command::Once(args) => once::run(&config, &args),
             Command::Prune(args) => prune::run(&config, &args),
+            Command::Import(args) => manage::import(&config, &args),
+            Command::Add(args) => manage::add(&config, &args),
+            Command::Remove(args) => manage::remove(&config, &args),
         }
     }
 }

@@ -17,6 +17,7 @@
 //! resolved against the config file's folder, never the working directory,
 //! so `systemctl` and a shell in another folder read the same database.
 
+mod edit;
 mod effective;
 mod locate;
 mod raw;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use edit::{ConfigEditor, NewSource};
 use raw::RawConfig;
 pub use raw::{AlertsConfig, MetricsConfig};
 

@@ -17,6 +17,7 @@ mod hackernews;
 mod json;
 mod keys;
 mod newsapi;
+pub mod opml;
 mod repairs;
 mod text;
 

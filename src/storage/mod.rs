@@ -126,7 +126,7 @@ impl Role {
         }
     }
 
-    fn parse(word: &str) -> Option<Role> {
+    pub(crate) fn parse(word: &str) -> Option<Role> {
         match word {
             "run" => Some(Role::Daemon),
             "once" => Some(Role::Once),
@@ -418,4 +418,11 @@ impl Reader {
 /// `from` cannot be read or `to` cannot be written.
 pub fn snapshot(from: &Path, to: &Path) -> Result<(), StorageError> {
     sqlite::snapshot(from, to)
+}
+
+/// Who writes `database` now: the PID and command in its lock file, or
+/// `None` when no herald holds it (`herald add --reload` signals the daemon
+/// it finds here).
+pub fn writer_of(database: &Path) -> Option<(i32, Role)> {
+    sqlite::lock::holder(database)
 }

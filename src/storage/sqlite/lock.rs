@@ -80,3 +80,21 @@ pub(crate) fn acquire(database: &Path, role: Role) -> Result<WriterLock, Storage
         Err((_, errno)) => Err(io(std::io::Error::from(errno))),
     }
 }
+
+/// The writer holding `database` now, as its lock file records it (PID and
+/// command), or `None` when nobody holds it. Only looks: a shared lock
+/// that succeeds means no writer, and is released at once.
+pub(crate) fn holder(database: &Path) -> Option<(i32, Role)> {
+    let mut file = File::open(lock_path(database)).ok()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Ok(_unlocked_on_drop) => None,
+        Err((_, Errno::EWOULDBLOCK)) => {
+            let mut words = text.split_whitespace();
+            let pid = words.next()?.parse().ok()?;
+            Some((pid, Role::parse(words.next()?)?))
+        }
+        Err(_) => None,
+    }
+}

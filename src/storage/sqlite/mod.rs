@@ -4,7 +4,7 @@
 //! [`reads`] answers the read commands on read-only connections; [`schema`]
 //! holds the migrations; [`writes`] the SQL behind each writer command.
 
-mod lock;
+pub(crate) mod lock;
 pub(crate) mod prune;
 pub(crate) mod reads;
 pub(crate) mod schema;
