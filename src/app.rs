@@ -407,6 +407,7 @@ pub fn fetch_target(config: &Config, target: &str, kind: Option<Kind>) -> Result
             respect_server_hints: true,
             keep: None,
             tags: Vec::new(),
+            filters: Vec::new(),
             input,
             source: built.source,
         }),

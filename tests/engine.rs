@@ -340,6 +340,7 @@ async fn a_panic_inside_a_job_is_answered_and_the_round_ends() {
         respect_server_hints: true,
         keep: None,
         tags: Vec::new(),
+        filters: Vec::new(),
         input: fine.input.clone(),
         source: Arc::new(PanicsAfterFetching { url }),
     });

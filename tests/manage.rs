@@ -421,3 +421,67 @@ async fn import_with_reload_makes_the_running_daemon_fetch_the_new_sources() {
     let _ = daemon.start_kill();
     let _ = daemon.wait().await;
 }
+
+#[tokio::test]
+async fn include_and_exclude_keep_items_out_and_count_them() {
+    let server = MockServer::start().await.expect("mock server");
+    let item = |title: &str, n: usize| {
+        format!(
+            "<item><title>{title}</title><link>https://f.example/{n}</link><description>text {n}</description></item>"
+        )
+    };
+    let feed = format!(
+        "<rss version=\"2.0\"><channel><title>f</title>{}{}{}{}{}</channel></rss>",
+        item("Rust 1.96 released", 1),
+        item("RUST and SQLite", 2),
+        item("Sponsored: learn Rust", 3),
+        item("Weather today", 4),
+        item("Go 1.30", 5),
+    );
+    server.route("/f.xml", MockResponse::ok("application/rss+xml", feed));
+    let env = TestEnv::new(&format!(
+        "[filters]\nexclude = [\"^sponsored:\"]\n{}include = [\"rust\", \"sqlite\"]\n",
+        config("", &[feed_source("filtered", &server.url("/f.xml"))])
+    ));
+    let (code, report) = env.once_json().await;
+    assert_eq!(code, 0, "{report:#}");
+    let line = source_line(&report, "filtered");
+    assert_eq!(
+        (line["new"].as_u64(), line["filtered"].as_u64()),
+        (Some(2), Some(3)),
+        "{line}"
+    );
+    assert_eq!(report["totals"]["filtered"], 3);
+    assert_eq!(env.article_count(), 2);
+    let table = String::from_utf8_lossy(&env.herald(&["once"]).await.stdout).into_owned();
+    assert!(table.contains("3 filtered out"), "{table}");
+    let sources = String::from_utf8_lossy(&env.herald(&["sources"]).await.stdout).into_owned();
+    assert!(sources.contains("(3 filtered out)"), "{sources}");
+    let explain = env.herald(&["fetch", "filtered", "--explain"]).await;
+    let text = String::from_utf8_lossy(&explain.stdout);
+    assert!(text.contains("filters: 2 kept, 3 filtered out"), "{text}");
+    let recorded: i64 = env
+        .db()
+        .query_row(
+            "SELECT filtered FROM fetches ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("fetch row");
+    assert_eq!(recorded, 3);
+
+    // A pattern that does not compile is a config error with its line.
+    let bad = TestEnv::new(&format!(
+        "{}include = [\"(unclosed\"]\n",
+        config("", &[feed_source("bad", "https://bad.example/feed")])
+    ));
+    let output = bad.herald(&["check"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains(":8")
+            && text.contains("key `include`")
+            && text.contains("\"(unclosed\" is not a valid regular expression"),
+        "{text}"
+    );
+}

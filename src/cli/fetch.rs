@@ -141,6 +141,22 @@ fn render(
         if !response.warnings.is_empty() {
             let _ = writeln!(out, "  repaired: {}", response.warnings.join("; "));
         }
+        if !spec.filters.is_empty() {
+            let kept = response
+                .articles
+                .iter()
+                .filter(|a| {
+                    spec.filters
+                        .iter()
+                        .all(|f| f.keeps(&a.title, a.summary.as_deref()))
+                })
+                .count();
+            let _ = writeln!(
+                out,
+                "  filters: {kept} kept, {} filtered out by include/exclude",
+                response.articles.len() - kept
+            );
+        }
         if let Some(limit) = spec.limit {
             let _ = writeln!(
                 out,

@@ -152,7 +152,11 @@ fn round_table(report: &RoundReport) -> String {
             row.extend([
                 s.elapsed_ms.to_string(),
                 s.attempts.to_string(),
-                s.new.to_string(),
+                if s.filtered > 0 {
+                    format!("{} ({} filtered out)", s.new, s.filtered)
+                } else {
+                    s.new.to_string()
+                },
                 s.seen.to_string(),
                 s.note().unwrap_or_default(),
             ]);
@@ -167,12 +171,17 @@ fn round_table(report: &RoundReport) -> String {
     );
     out.push('\n');
     out.push_str(&format!(
-        "{} ok, {} failed, {} skipped; {} new, {} seen; wall {} ms (ideal {} ms)\n",
+        "{} ok, {} failed, {} skipped; {} new, {} seen{}; wall {} ms (ideal {} ms)\n",
         report.totals.ok,
         report.totals.failed,
         report.totals.skipped,
         report.totals.new,
         report.totals.seen,
+        if report.totals.filtered > 0 {
+            format!(", {} filtered out", report.totals.filtered)
+        } else {
+            String::new()
+        },
         report.wall_ms,
         report.ideal_ms,
     ));

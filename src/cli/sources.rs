@@ -83,7 +83,11 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
             s.last_status.clone().unwrap_or_else(|| "-".to_owned()),
             health,
             s.articles.to_string(),
-            s.last_new.map_or_else(|| "-".to_owned(), |n| n.to_string()),
+            match (s.last_new, s.last_filtered.filter(|f| *f > 0)) {
+                (None, _) => "-".to_owned(),
+                (Some(new), None) => new.to_string(),
+                (Some(new), Some(filtered)) => format!("{new} ({filtered} filtered out)"),
+            },
             note,
         ]);
     }

@@ -37,12 +37,13 @@ pub(super) fn render(config: &Config, raw: &RawConfig, locator: &Locator<'_>) ->
         "# herald's effective configuration: {file}, with the environment on top.\n\
          # Each value's origin is on its line: file:line, the environment variable, or default.\n"
     );
-    let sections: [(&str, Option<toml::Table>); 5] = [
+    let sections: [(&str, Option<toml::Table>); 6] = [
         ("daemon", toml::Table::try_from(&raw.daemon).ok()),
         ("http", toml::Table::try_from(&raw.http).ok()),
         ("log", toml::Table::try_from(&raw.log).ok()),
         ("metrics", toml::Table::try_from(&raw.metrics).ok()),
         ("alerts", toml::Table::try_from(&raw.alerts).ok()),
+        ("filters", toml::Table::try_from(&raw.filters).ok()),
     ];
     for (section, table) in sections {
         let mut table = table.unwrap_or_default();

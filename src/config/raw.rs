@@ -130,6 +130,19 @@ pub struct AlertsConfig {
     pub webhook: Option<String>,
 }
 
+/// `[filters]`: `include` / `exclude` patterns every source's items pass
+/// through, before the source's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FiltersConfig {
+    /// Only items matching one of these are stored (all when empty).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Items matching one of these are not stored.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
 /// One `[[sources]]` entry as written. Keys beyond the common ones are kept
 /// in `options` and checked by the kind's own module, which knows them.
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +172,12 @@ pub(super) struct RawSource {
     /// Labels to select it by (`--tag`, `?tag=`).
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Only items matching one of these patterns are stored.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Items matching one of these patterns are not stored.
+    #[serde(default)]
+    pub exclude: Vec<String>,
     /// The kind's own keys.
     #[serde(flatten)]
     pub options: BTreeMap<String, serde_json::Value>,
@@ -188,6 +207,8 @@ pub(super) struct RawConfig {
     pub(super) server: Option<MetricsConfig>,
     #[serde(default)]
     pub(super) alerts: AlertsConfig,
+    #[serde(default)]
+    pub(super) filters: FiltersConfig,
     #[serde(default)]
     pub(super) sources: Vec<RawSource>,
 }

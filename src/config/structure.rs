@@ -10,14 +10,14 @@ use serde_json::{Map, Value};
 
 use super::ConfigProblem;
 use super::locate::Locator;
-use super::raw::{AlertsConfig, DaemonConfig, MetricsConfig, RawSource};
+use super::raw::{AlertsConfig, DaemonConfig, FiltersConfig, MetricsConfig, RawSource};
 use crate::fetch::ClientSettings;
 use crate::model::keys::{KeyProblem, deserialize_keys, edit_distance};
 use crate::telemetry::LogConfig;
 
 /// The sections a config file may have.
 const SECTIONS: &[&str] = &[
-    "daemon", "http", "log", "server", "metrics", "alerts", "sources",
+    "daemon", "http", "log", "server", "metrics", "alerts", "filters", "notify", "sources",
 ];
 
 /// The file's table with every unusable key removed, the problems found,
@@ -103,6 +103,7 @@ pub(super) fn check(
     section("log", keys_of::<LogConfig>);
     section("metrics", keys_of::<MetricsConfig>);
     section("alerts", keys_of::<AlertsConfig>);
+    section("filters", keys_of::<FiltersConfig>);
     if let Some(sources) = table.get_mut("sources") {
         if let Some(entries) = sources.as_array_mut() {
             for (index, entry) in entries.iter_mut().enumerate() {
@@ -198,6 +199,8 @@ fn check_source(
         "keep",
         "timezone",
         "tags",
+        "include",
+        "exclude",
     ];
     let json = as_json(fields);
     let base: Map<String, Value> = ["name", "kind"]

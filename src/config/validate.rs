@@ -10,6 +10,7 @@ use super::locate::Locator;
 use super::raw::{AlertsConfig, DaemonConfig, MetricsConfig, RawConfig, RawSource};
 use super::{Config, ConfigError, ConfigProblem, DaemonSettings};
 use crate::fetch::ClientSettings;
+use crate::model::filter::ItemFilter;
 use crate::model::rate_limit::RateLimit;
 use crate::model::retention::Keep;
 use crate::model::schedule::{Schedule, system_zone, zone_named};
@@ -155,8 +156,26 @@ pub(super) fn validate(
     let global = schedule
         .clone()
         .or_else(|| Schedule::parse_in("0 0 * * *", zone).ok());
+    let global_filter = match ItemFilter::new(&raw.filters.include, &raw.filters.exclude) {
+        Ok(filter) => (!filter.is_empty()).then(|| Arc::new(filter)),
+        Err(bad) => {
+            let key = if raw.filters.include.contains(&bad.pattern) {
+                "filters.include"
+            } else {
+                "filters.exclude"
+            };
+            found.global(key, bad.to_string());
+            None
+        }
+    };
     let sources = global.map_or_else(Vec::new, |g| {
-        sources(&mut found, raw.sources, &g, broken_sources)
+        sources(
+            &mut found,
+            raw.sources,
+            &g,
+            global_filter.as_ref(),
+            broken_sources,
+        )
     });
     spread(&mut found, raw.daemon.spread, &sources);
     if sources.iter().all(|s| !s.enabled) {
@@ -397,6 +416,7 @@ fn sources(
     found: &mut Findings<'_>,
     raw_sources: Vec<RawSource>,
     global: &Schedule,
+    global_filter: Option<&Arc<ItemFilter>>,
     broken: &BTreeSet<usize>,
 ) -> Vec<Arc<SourceSpec>> {
     let context = BuildContext {
@@ -469,6 +489,19 @@ fn sources(
                 );
             }
         }
+        let mut filters: Vec<Arc<ItemFilter>> = global_filter.into_iter().cloned().collect();
+        match ItemFilter::new(&raw.include, &raw.exclude) {
+            Ok(own) if !own.is_empty() => filters.push(Arc::new(own)),
+            Ok(_) => {}
+            Err(bad) => {
+                let key = if raw.include.contains(&bad.pattern) {
+                    "include"
+                } else {
+                    "exclude"
+                };
+                found.source(index, &label, key, bad.to_string());
+            }
+        }
         if raw.limit == Some(0) {
             found.source(index, &label, "limit", "must be at least 1");
         }
@@ -529,6 +562,7 @@ fn sources(
                     respect_server_hints: raw.respect_server_hints,
                     keep,
                     tags: raw.tags.clone(),
+                    filters,
                     input,
                     source: built.source,
                 }));

@@ -547,6 +547,7 @@ mod tests {
                     body_bytes: *body_bytes,
                     stored_late_ms: None,
                     warnings: Vec::new(),
+                    filtered: 0,
                 })
                 .collect(),
             totals: Totals {

@@ -101,6 +101,7 @@ fn settings_differ(old: &SourceSpec, new: &SourceSpec) -> bool {
         || old.rate_limit != new.rate_limit
         || old.respect_server_hints != new.respect_server_hints
         || old.tags != new.tags
+        || old.filters != new.filters
 }
 
 impl fmt::Display for ConfigDiff {

@@ -454,6 +454,7 @@ fn outcome_of(
                 attempts: 1,
                 articles: fetched.articles,
                 dropped: fetched.dropped,
+                filtered: 0,
                 error: None,
                 finished_at: Utc::now(),
                 follow_ups: fetched.follow_ups,

@@ -59,6 +59,8 @@ pub struct SourceReport {
     pub body_bytes: u64,
     /// What the parser repaired to read the answer (empty when nothing).
     pub warnings: Vec<String>,
+    /// Items the source's `include`/`exclude` kept out.
+    pub filtered: usize,
     /// Stored late: the commit waited this long for a write lock another
     /// process held (nothing was lost). Absent when it did not wait.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,6 +97,8 @@ pub struct Totals {
     pub new: usize,
     /// Articles already stored.
     pub seen: usize,
+    /// Items kept out by filters.
+    pub filtered: usize,
 }
 
 impl RoundReport {
@@ -175,6 +179,7 @@ pub(super) fn build_report(
         }
         totals.new += s.new;
         totals.seen += s.seen;
+        totals.filtered += s.filtered;
     }
     let fetched = sources.len() - totals.skipped;
     let slowest = sources.iter().map(|s| s.elapsed_ms).max().unwrap_or(0);

@@ -137,6 +137,7 @@ impl RoundRunner {
             body_bytes: outcome.body_bytes,
             skip: outcome.skip.clone(),
             warnings: outcome.warnings.clone(),
+            filtered: outcome.filtered,
             stored_late_ms: None,
         };
         (line, Box::pin(self.storage.commit_fetch(round_id, outcome)))
@@ -424,6 +425,7 @@ impl RoundRunner {
             };
             if let Some(outcome) = finished {
                 unanswered.remove(&outcome.source);
+                let outcome = filtered(by_name.get(outcome.source.as_str()), outcome);
                 self.settle(round_id, outcome, &mut pending, &mut verdicts);
             }
         }
@@ -526,6 +528,21 @@ impl Plan {
             not_before: None,
         }
     }
+}
+
+/// Drops the items the source's filters keep out, counting them (a
+/// Hacker News source's items are filtered once they are all gathered).
+fn filtered(spec: Option<&&Arc<SourceSpec>>, mut outcome: FetchOutcome) -> FetchOutcome {
+    if let Some(spec) = spec.filter(|s| !s.filters.is_empty()) {
+        let before = outcome.articles.len();
+        outcome.articles.retain(|a| {
+            spec.filters
+                .iter()
+                .all(|f| f.keeps(&a.title, a.summary.as_deref()))
+        });
+        outcome.filtered = before - outcome.articles.len();
+    }
+    outcome
 }
 
 /// The host a job will talk to first.

@@ -11,6 +11,7 @@
 //! secrets that must never be printed ([`secret`]).
 
 pub mod article;
+pub mod filter;
 pub mod hash;
 pub mod http;
 pub mod keys;

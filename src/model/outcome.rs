@@ -70,6 +70,9 @@ pub struct FetchOutcome {
     pub articles: Vec<Article>,
     /// Items the source listed that had no usable link.
     pub dropped: usize,
+    /// Items the source's `include`/`exclude` filters (or `[filters]`) kept
+    /// out: counted, never stored.
+    pub filtered: usize,
     /// One line, safe to log and store: no secrets, no bodies.
     pub error: Option<String>,
     /// When the answer was complete.
@@ -140,6 +143,7 @@ impl FetchOutcome {
             attempts: 0,
             articles: Vec::new(),
             dropped: 0,
+            filtered: 0,
             error: Some(error),
             finished_at: Utc::now(),
             follow_ups: Vec::new(),

@@ -237,6 +237,9 @@ pub struct SourceSpec {
     pub keep: Option<crate::model::retention::Keep>,
     /// Labels (`tech`, `security`) that `--tag` and `?tag=` select by.
     pub tags: Vec<String>,
+    /// `[filters]` then its own `include`/`exclude`: an item is stored only
+    /// when every one keeps it.
+    pub filters: Vec<Arc<crate::model::filter::ItemFilter>>,
     /// What it was built from, for reload diffs.
     pub input: SourceInput,
     /// The kind's implementation.

@@ -176,6 +176,9 @@ pub struct SourceRow {
     pub articles: i64,
     /// `new` of its most recent fetch.
     pub last_new: Option<i64>,
+    /// Items its filters kept out in its most recent fetch.
+    #[serde(default)]
+    pub last_filtered: Option<i64>,
     /// What the parser had to repair in its last answered fetch.
     pub warnings: Vec<String>,
 }

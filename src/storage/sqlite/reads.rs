@@ -281,6 +281,11 @@ pub(crate) fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, Sou
     } else {
         "(SELECT count(*) FROM articles a WHERE a.source = s.name)"
     };
+    let filtered = if version >= 7 {
+        "(SELECT f.filtered FROM fetches f WHERE f.source = s.name ORDER BY f.id DESC LIMIT 1)"
+    } else {
+        "NULL"
+    };
     let warnings = if version >= 4 {
         "(SELECT f.warnings FROM fetches f
           WHERE f.source = s.name AND f.status IN ('ok', 'not_modified', 'failed', 'timeout')
@@ -293,7 +298,7 @@ pub(crate) fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, Sou
                 s.consecutive_failures, s.paused_until, s.gone_at, s.moved_to, s.next_check_at,
                 {carried},
                 (SELECT f.new FROM fetches f WHERE f.source = s.name ORDER BY f.id DESC LIMIT 1),
-                s.next_check_reason, {warnings}
+                s.next_check_reason, {warnings}, {filtered}
          FROM sources s"
     ))?;
     let rows = statement.query_map([], |row| {
@@ -316,6 +321,7 @@ pub(crate) fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, Sou
                     .get::<_, Option<String>>(13)?
                     .and_then(|json| serde_json::from_str(&json).ok())
                     .unwrap_or_default(),
+                last_filtered: row.get(14)?,
             },
         ))
     })?;

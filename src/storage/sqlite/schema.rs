@@ -159,6 +159,23 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, source, fetched_at, fetched_at FROM articles;
     CREATE INDEX appearances_by_source ON appearances (source, first_seen DESC);
     ",
+    // 7: items a source's include/exclude kept out, per fetch; and what
+    // each [[notify]] rule has announced, so an article is announced at
+    // most once per rule, across restarts (`notify_marks` is the highest
+    // article id a rule has looked at).
+    "
+    ALTER TABLE fetches ADD COLUMN filtered INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE notify_marks (
+        rule       TEXT PRIMARY KEY,
+        through_id INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE notified (
+        rule        TEXT NOT NULL,
+        article_id  INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+        notified_at TEXT NOT NULL,
+        PRIMARY KEY (rule, article_id)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The version a fully migrated database reports.

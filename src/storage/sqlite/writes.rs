@@ -179,8 +179,8 @@ pub(crate) fn record_fetch(
         appearance.execute(params![id, outcome.source, fetched_at, refresh_before])?;
     }
     conn.prepare_cached(
-        "INSERT INTO fetches (round_id, source, status, http_status, elapsed_ms, attempts, new, seen, dropped, failed_items, error, finished_at, warnings)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO fetches (round_id, source, status, http_status, elapsed_ms, attempts, new, seen, dropped, failed_items, error, finished_at, warnings, filtered)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         round_id,
@@ -196,6 +196,7 @@ pub(crate) fn record_fetch(
         outcome.error,
         fetched_at,
         json_list(&outcome.warnings),
+        outcome.filtered as i64,
     ])?;
     if outcome.cancelled {
         // Cut off by a shutdown: the source's state says what it last really did.
