@@ -5,13 +5,19 @@
 # man page and bash/zsh/fish completions. Needs cargo-deb:
 #   cargo install cargo-deb --locked
 #   sh systemd/build-deb.sh && sudo apt install ./target/debian/herald_*.deb
+#
+# HERALD_DEB_PROFILE=dev packages the debug build instead (CI does: it
+# checks the package's contents, and the tests have built that binary
+# already; a from-scratch release build would double CI's time).
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --locked
+profile=${HERALD_DEB_PROFILE:-release}
+cargo build --profile "$profile" --locked
+case "$profile" in dev) dir=debug ;; *) dir=$profile ;; esac
 assets=target/deb-assets
 rm -rf "$assets"
 mkdir -p "$assets/completions" "$assets/maintainer-scripts"
-bin=target/release/herald
+bin=target/$dir/herald
 sed -e 's|/usr/local/bin/herald|/usr/bin/herald|' systemd/herald.service > "$assets/herald.service"
 sh systemd/system-config.sh > "$assets/herald.toml"
 "$bin" man | gzip -9n > "$assets/herald.1.gz"
@@ -27,4 +33,4 @@ herald ($version-1) unstable; urgency=medium
 
  -- herald developers <herald-maintainers@example.org>  $(date -R)
 CHANGELOG
-cargo deb --no-build --locked --strip "$@"
+cargo deb --no-build --locked --strip --profile "$profile" "$@"

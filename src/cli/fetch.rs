@@ -16,7 +16,7 @@ use herald::config::Config;
 use herald::engine::job::Fetched;
 use herald::fetch::Exchange;
 use herald::model::secret::{MASK, Secret, redact, redact_url};
-use herald::model::source::Kind;
+use herald::model::source::{Kind, SourceSpec};
 use herald::storage::Reader;
 
 /// `herald fetch` arguments.
@@ -141,22 +141,7 @@ fn render(
         if !response.warnings.is_empty() {
             let _ = writeln!(out, "  repaired: {}", response.warnings.join("; "));
         }
-        if !spec.filters.is_empty() {
-            let kept = response
-                .articles
-                .iter()
-                .filter(|a| {
-                    spec.filters
-                        .iter()
-                        .all(|f| f.keeps(&a.title, a.summary.as_deref()))
-                })
-                .count();
-            let _ = writeln!(
-                out,
-                "  filters: {kept} kept, {} filtered out by include/exclude",
-                response.articles.len() - kept
-            );
-        }
+        explain_filters(&mut out, spec, response);
         if let Some(limit) = spec.limit {
             let _ = writeln!(
                 out,
@@ -182,6 +167,27 @@ fn render(
         let _ = writeln!(out, "(no items)");
     }
     (out, true)
+}
+
+/// What the source's `include`/`exclude` (and `[filters]`) would keep.
+fn explain_filters(out: &mut String, spec: &SourceSpec, response: &Fetched) {
+    if spec.filters.is_empty() {
+        return;
+    }
+    let kept = response
+        .articles
+        .iter()
+        .filter(|a| {
+            spec.filters
+                .iter()
+                .all(|f| f.keeps(&a.title, a.summary.as_deref()))
+        })
+        .count();
+    let _ = writeln!(
+        out,
+        "  filters: {kept} kept, {} filtered out by include/exclude",
+        response.articles.len() - kept
+    );
 }
 
 /// After a 304: since when the copy is current, by which validator, and the
