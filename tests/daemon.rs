@@ -1120,3 +1120,118 @@ async fn the_aggregate_is_served_as_feeds_real_readers_accept() {
     daemon.signal(Signal::SIGTERM);
     assert!(daemon.wait_exit(PATIENCE).await.success());
 }
+
+#[tokio::test]
+async fn keyword_alerts_announce_each_match_once_even_across_a_restart() {
+    let server = MockServer::start().await.expect("mock server");
+    let item = |title: &str, n: usize| {
+        format!("<item><title>{title}</title><link>https://k.example/{n}</link></item>")
+    };
+    let feed = |items: &[String]| {
+        MockResponse::ok(
+            "application/rss+xml",
+            format!(
+                "<rss version=\"2.0\"><channel><title>k</title>{}</channel></rss>",
+                items.concat()
+            ),
+        )
+    };
+    let first = [
+        item("Rust 1.96 released", 1),
+        item("Weather", 2),
+        item("Cargo tips", 3),
+    ];
+    server.route("/k.xml", feed(&first));
+    server.route("/hook", MockResponse::ok("text/plain", "ok"));
+    server.route("/slack", MockResponse::ok("text/plain", "ok"));
+    let rules = format!(
+        "\n[[notify]]\nname = \"rusty\"\nmatch = [\"rust\", \"cargo\"]\nsources = [\"k\"]\nwebhook = \"{}\"\n\
+         \n[[notify]]\nname = \"chat\"\nmatch = [\"weather\"]\ntags = [\"misc\"]\nwebhook = \"{}\"\nformat = \"slack\"\n",
+        server.url("/hook"),
+        server.url("/slack")
+    );
+    let env = TestEnv::new(&format!(
+        "{}{rules}",
+        config(
+            YEARLY,
+            &[format!(
+                "{}tags = [\"misc\"]\n",
+                feed_source("k", &server.url("/k.xml"))
+            )]
+        )
+    ));
+    let bodies = |path: &str| -> Vec<serde_json::Value> {
+        server
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .map(|r| serde_json::from_slice(&r.body).expect("json body"))
+            .collect()
+    };
+    let mut daemon = Daemon::start(&env).await;
+    daemon.wait_rounds(1).await;
+    eventually("the batch is delivered", || server.hits("/hook") == 1).await;
+    eventually("the slack batch is delivered", || {
+        server.hits("/slack") == 1
+    })
+    .await;
+    let batch = &bodies("/hook")[0];
+    assert_eq!(batch["rule"], "rusty");
+    let titles: Vec<&str> = batch["articles"]
+        .as_array()
+        .expect("articles")
+        .iter()
+        .filter_map(|a| a["title"].as_str())
+        .collect();
+    assert_eq!(
+        titles,
+        ["Rust 1.96 released", "Cargo tips"],
+        "in order: {batch:#}"
+    );
+    assert_eq!(batch["articles"][0]["tags"], serde_json::json!(["misc"]));
+    assert_eq!(batch["articles"][0]["source"], "k");
+    let slack = &bodies("/slack")[0];
+    assert_eq!(
+        slack["text"],
+        "*chat*: 1 new article\n• <https://k.example/2|Weather> (k)"
+    );
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+
+    // A restart re-reads the same feed plus one new match: only the new
+    // one is announced.
+    let mut second = first.to_vec();
+    second.push(item("Rust 1.97 released", 4));
+    server.route("/k.xml", feed(&second));
+    drop(daemon);
+    std::fs::remove_file(env.dir.path().join("notify.sock")).expect("old socket");
+    let mut daemon = Daemon::start(&env).await;
+    // Round ids go on from the first run's.
+    daemon
+        .wait_message(|m| m.starts_with("STATUS=last round "))
+        .await;
+    eventually("the second batch is delivered", || {
+        server.hits("/hook") == 2
+    })
+    .await;
+    let batch = &bodies("/hook")[1];
+    let titles: Vec<&str> = batch["articles"]
+        .as_array()
+        .expect("articles")
+        .iter()
+        .filter_map(|a| a["title"].as_str())
+        .collect();
+    assert_eq!(titles, ["Rust 1.97 released"]);
+    daemon.signal(Signal::SIGTERM);
+    assert!(daemon.wait_exit(PATIENCE).await.success());
+    assert_eq!(server.hits("/slack"), 1, "nothing new for the other rule");
+    let log = daemon.log();
+    assert!(
+        !log.contains(&server.url("/hook")),
+        "the webhook URL is never logged:\n{log}"
+    );
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM notified WHERE rule = 'rusty'"),
+        3
+    );
+}

@@ -78,7 +78,12 @@ impl<'a> Locator<'a> {
 
     /// Line of `key` in the `index`th `[[sources]]` (or of its header).
     pub(super) fn source_key(&self, index: usize, key: &str) -> Option<usize> {
-        let sources = self.doc()?.get("sources")?.as_array_of_tables()?;
+        self.array_key("sources", index, key)
+    }
+
+    /// Line of `key` in the `index`th `[[array]]` entry (or of its header).
+    pub(super) fn array_key(&self, array: &str, index: usize, key: &str) -> Option<usize> {
+        let sources = self.doc()?.get(array)?.as_array_of_tables()?;
         let table = sources.get(index)?;
         match table.key(key) {
             Some(k) => self.line_of(k.span()),

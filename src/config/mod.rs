@@ -141,6 +141,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Every `[[sources]]` entry, in file order.
     pub sources: Vec<Arc<SourceSpec>>,
+    /// `[[notify]]` keyword alerts.
+    pub notify: Vec<Arc<crate::model::notify::NotifyRule>>,
     /// Things worth telling the operator that do not stop herald.
     pub warnings: Vec<String>,
 }

@@ -143,6 +143,28 @@ pub(super) struct FiltersConfig {
     pub exclude: Vec<String>,
 }
 
+/// One `[[notify]]` rule as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotify {
+    /// Unique name: what the webhook is told and what records announcements.
+    pub name: String,
+    /// Patterns, any of which matches (title or summary, case-insensitive).
+    #[serde(rename = "match", default)]
+    pub patterns: Vec<String>,
+    /// Only stories these sources carried.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// Only stories sources with these tags carried.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Where the batch is POSTed; secret-bearing, never logged.
+    pub webhook: String,
+    /// `json` (default) or `slack`.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
 /// One `[[sources]]` entry as written. Keys beyond the common ones are kept
 /// in `options` and checked by the kind's own module, which knows them.
 #[derive(Debug, Clone, Deserialize)]
@@ -209,6 +231,8 @@ pub(super) struct RawConfig {
     pub(super) alerts: AlertsConfig,
     #[serde(default)]
     pub(super) filters: FiltersConfig,
+    #[serde(default)]
+    pub(super) notify: Vec<RawNotify>,
     #[serde(default)]
     pub(super) sources: Vec<RawSource>,
 }

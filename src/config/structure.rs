@@ -104,6 +104,29 @@ pub(super) fn check(
     section("metrics", keys_of::<MetricsConfig>);
     section("alerts", keys_of::<AlertsConfig>);
     section("filters", keys_of::<FiltersConfig>);
+    if let Some(rules) = table.get_mut("notify").and_then(toml::Value::as_array_mut) {
+        for (index, rule) in rules.iter_mut().enumerate() {
+            let Some(fields) = rule.as_table_mut() else {
+                continue;
+            };
+            let allowed = ["name", "match", "sources", "tags", "webhook", "format"];
+            let unknown: Vec<String> = fields
+                .keys()
+                .filter(|k| !allowed.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            for key in unknown {
+                problems.push(ConfigProblem {
+                    file: path.to_path_buf(),
+                    line: locator.array_key("notify", index, &key),
+                    source: Some(format!("notify #{}", index + 1)),
+                    key: key.clone(),
+                    message: format!("unknown key (known: {})", allowed.join(", ")),
+                });
+                fields.remove(&key);
+            }
+        }
+    }
     if let Some(sources) = table.get_mut("sources") {
         if let Some(entries) = sources.as_array_mut() {
             for (index, entry) in entries.iter_mut().enumerate() {

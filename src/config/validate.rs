@@ -7,10 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::locate::Locator;
-use super::raw::{AlertsConfig, DaemonConfig, MetricsConfig, RawConfig, RawSource};
+use super::raw::{AlertsConfig, DaemonConfig, MetricsConfig, RawConfig, RawNotify, RawSource};
 use super::{Config, ConfigError, ConfigProblem, DaemonSettings};
 use crate::fetch::ClientSettings;
 use crate::model::filter::ItemFilter;
+use crate::model::notify::{NotifyFormat, NotifyRule};
 use crate::model::rate_limit::RateLimit;
 use crate::model::retention::Keep;
 use crate::model::schedule::{Schedule, system_zone, zone_named};
@@ -103,6 +104,17 @@ impl Findings<'_> {
         }
     }
 
+    /// A problem with `key` of the `index`th `[[notify]]` rule.
+    fn rule(&mut self, index: usize, label: &str, key: &str, message: impl Into<String>) {
+        self.problems.push(ConfigProblem {
+            file: self.path.to_path_buf(),
+            line: self.locator.array_key("notify", index, key),
+            source: Some(format!("notify {label}")),
+            key: key.to_owned(),
+            message: message.into(),
+        });
+    }
+
     /// A problem with `key` of the `index`th source, labelled `label`.
     fn source(&mut self, index: usize, label: &str, key: &str, message: impl Into<String>) {
         self.problems.push(ConfigProblem {
@@ -178,6 +190,7 @@ pub(super) fn validate(
         )
     });
     spread(&mut found, raw.daemon.spread, &sources);
+    let notify = notify_rules(&mut found, &raw.notify, &sources);
     if sources.iter().all(|s| !s.enabled) {
         found
             .warnings
@@ -228,6 +241,7 @@ pub(super) fn validate(
         log,
         metrics: raw.metrics,
         alerts: raw.alerts,
+        notify,
         sources,
         warnings,
     })
@@ -274,6 +288,113 @@ fn daemon(found: &mut Findings<'_>, daemon: &DaemonConfig, zone: Tz) -> Option<S
     Schedule::parse_in(&daemon.schedule, zone)
         .map_err(|e| found.global("daemon.schedule", e))
         .ok()
+}
+
+/// `[[notify]]`: every rule's patterns compile, its sources and tags exist,
+/// its webhook is an http(s) URL (never repeated in a message: it may carry
+/// a token).
+fn notify_rules(
+    found: &mut Findings<'_>,
+    raw: &[RawNotify],
+    sources: &[Arc<SourceSpec>],
+) -> Vec<Arc<NotifyRule>> {
+    let mut names = HashSet::new();
+    let mut rules = Vec::new();
+    for (index, rule) in raw.iter().enumerate() {
+        let label = if rule.name.trim().is_empty() {
+            format!("#{}", index + 1)
+        } else {
+            rule.name.clone()
+        };
+        let problems_before = found.problems.len();
+        if rule.name.trim().is_empty() {
+            found.rule(index, &label, "name", "must not be empty");
+        } else if !names.insert(rule.name.clone()) {
+            found.rule(
+                index,
+                &label,
+                "name",
+                "is used by another rule; names must be unique",
+            );
+        }
+        if rule.patterns.is_empty() {
+            found.rule(index, &label, "match", "must list at least one pattern");
+        }
+        let matcher = match ItemFilter::new(&rule.patterns, &[]) {
+            Ok(matcher) => Some(Arc::new(matcher)),
+            Err(bad) => {
+                found.rule(index, &label, "match", bad.to_string());
+                None
+            }
+        };
+        let mut watched: Vec<String> = Vec::new();
+        for name in &rule.sources {
+            if sources.iter().any(|s| &s.name == name) {
+                watched.push(name.clone());
+            } else {
+                found.rule(
+                    index,
+                    &label,
+                    "sources",
+                    format!("no source is named {name:?}"),
+                );
+            }
+        }
+        for tag in &rule.tags {
+            let tagged: Vec<&Arc<SourceSpec>> =
+                sources.iter().filter(|s| s.tags.contains(tag)).collect();
+            if tagged.is_empty() {
+                found.rule(
+                    index,
+                    &label,
+                    "tags",
+                    format!("no source has the tag {tag:?}"),
+                );
+            }
+            for source in tagged {
+                if !watched.contains(&source.name) {
+                    watched.push(source.name.clone());
+                }
+            }
+        }
+        let webhook = match url::Url::parse(&rule.webhook) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+            _ => {
+                found.rule(
+                    index,
+                    &label,
+                    "webhook",
+                    "must be an http:// or https:// URL",
+                );
+                None
+            }
+        };
+        let format = match rule.format.as_deref() {
+            None | Some("json") => NotifyFormat::Json,
+            Some("slack") => NotifyFormat::Slack,
+            Some(other) => {
+                found.rule(
+                    index,
+                    &label,
+                    "format",
+                    format!("{other:?}: use \"json\" or \"slack\""),
+                );
+                NotifyFormat::Json
+            }
+        };
+        if let (Some(matcher), Some(webhook), true) =
+            (matcher, webhook, found.problems.len() == problems_before)
+        {
+            rules.push(Arc::new(NotifyRule {
+                name: rule.name.clone(),
+                matcher,
+                sources: watched,
+                webhook,
+                format,
+            }));
+        }
+    }
+    rules
 }
 
 /// `[daemon] spread` must end before the next tick of every schedule it

@@ -9,6 +9,7 @@
 
 pub(crate) mod alerts;
 pub(crate) mod feeds;
+pub(crate) mod keywords;
 pub(crate) mod metrics;
 pub(crate) mod notify;
 pub mod reload;

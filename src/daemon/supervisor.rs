@@ -27,6 +27,7 @@ use tracing::{error, info, warn};
 
 use super::alerts::{self, Alert, SourceState, StateTracker};
 use super::feeds::FeedServer;
+use super::keywords::KeywordAlerts;
 use super::metrics::{self, Metrics};
 use super::notify;
 use super::reload::{ConfigDiff, ReloadOutcome};
@@ -133,12 +134,17 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
     };
     let seed = storage.source_memory(None).await?.sources;
     let (observer, observed) = mpsc::unbounded_channel();
+    let keywords = KeywordAlerts::new(
+        WebhookClient::new(&config.http)?,
+        config.http.retry_policy(),
+    );
     let observer_task = tokio::spawn(observe_rounds(
         observed,
         storage.clone(),
         Arc::clone(&metrics),
         StateTracker::seeded(&seed, chrono::Utc::now()),
         webhook.as_ref().map(|(sender, _)| sender.clone()),
+        (keywords, served_config.subscribe()),
     ));
     let mut sup = Supervisor {
         metrics,
@@ -250,8 +256,16 @@ async fn observe_rounds(
     metrics: Arc<Metrics>,
     mut tracker: StateTracker,
     webhook: Option<mpsc::UnboundedSender<Alert>>,
+    (mut keywords, config): (KeywordAlerts, tokio::sync::watch::Receiver<Arc<Config>>),
 ) {
     while let Some(report) = reports.recv().await {
+        // Keyword alerts read the config in effect (a reload sends it).
+        let current = Arc::clone(&config.borrow());
+        if !current.notify.is_empty() {
+            keywords
+                .after_round(&current, &storage, &report.started_at)
+                .await;
+        }
         let memory = match storage.source_memory(None).await {
             Ok(memory) => memory.sources,
             Err(e) => {

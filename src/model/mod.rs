@@ -15,6 +15,7 @@ pub mod filter;
 pub mod hash;
 pub mod http;
 pub mod keys;
+pub mod notify;
 pub mod outcome;
 pub mod rate_limit;
 pub mod retention;

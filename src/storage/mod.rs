@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 pub use rows::{
-    ArticleFilter, Memories, PruneReport, RoundId, RoundRow, RoundSummary, SourceRow, SourceStats,
-    Stored, StoredArticle,
+    ArticleFilter, Memories, NotifyClaim, PruneReport, RoundId, RoundRow, RoundSummary, SourceRow,
+    SourceStats, Stored, StoredArticle,
 };
 
 use crate::model::http::Validators;
@@ -248,6 +248,18 @@ impl Storage {
         since: Option<DateTime<Utc>>,
     ) -> Result<Memories, StorageError> {
         self.writer.source_memory(since).await
+    }
+
+    /// A `[[notify]]` rule's new matches, recorded as announced before they
+    /// are returned (at most once per article per rule).
+    ///
+    /// # Errors
+    /// The write failed, or the writer has stopped.
+    pub async fn claim_notifications(
+        &self,
+        claim: NotifyClaim,
+    ) -> Result<Vec<StoredArticle>, StorageError> {
+        self.writer.claim_notifications(claim).await
     }
 
     /// Records a round's totals and the breaker states it changed.

@@ -122,6 +122,25 @@ pub struct StoredArticle {
     pub sources: Vec<String>,
 }
 
+/// What one `[[notify]]` rule asks of the writer after a round: its
+/// matches among the articles it has not looked at yet, recorded as
+/// announced in the same transaction (so each is announced at most once,
+/// across restarts).
+#[derive(Debug, Clone)]
+pub struct NotifyClaim {
+    /// The rule's name.
+    pub rule: String,
+    /// Only stories one of these sources carried (all when empty).
+    pub sources: Vec<String>,
+    /// Its `match` patterns.
+    pub matcher: std::sync::Arc<crate::model::filter::ItemFilter>,
+    /// When the round started: a rule seen for the first time announces
+    /// what was stored from then on, not the whole database.
+    pub since: String,
+    /// At most this many per claim; the rest come with the next one.
+    pub limit: usize,
+}
+
 /// Which articles `latest`, `export` and the served feeds list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArticleFilter {

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 /// The columns [`article`] reads, each prefixed with `table` (`a.` or
 /// nothing); placeholders for the ones an older schema lacks.
-fn article_columns(conn: &Connection, table: &str) -> rusqlite::Result<String> {
+pub(super) fn article_columns(conn: &Connection, table: &str) -> rusqlite::Result<String> {
     let extra = if super::schema::version(conn)? >= 4 {
         format!(
             "{table}categories, {table}enclosure_url, {table}enclosure_type, {table}enclosure_length"
@@ -31,9 +31,9 @@ fn article_columns(conn: &Connection, table: &str) -> rusqlite::Result<String> {
 }
 
 /// Column of the fingerprint in [`article_columns`].
-const FINGERPRINT: usize = 13;
+pub(super) const FINGERPRINT: usize = 13;
 
-fn article(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredArticle> {
+pub(super) fn article(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredArticle> {
     let categories: Option<String> = row.get(9)?;
     let enclosure_url: Option<String> = row.get(10)?;
     Ok(StoredArticle {
@@ -147,7 +147,7 @@ pub(crate) fn latest(
 }
 
 /// Every source that carried each of `articles`, first committer first.
-fn carriers(
+pub(super) fn carriers(
     conn: &Connection,
     version: i64,
     articles: &[StoredArticle],

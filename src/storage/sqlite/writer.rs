@@ -38,7 +38,9 @@ use super::prune::PruneJob;
 use super::{lock, schema, writes};
 use crate::model::outcome::FetchOutcome;
 use crate::model::retention::RetentionPolicy;
-use crate::storage::rows::{Memories, PruneReport, RoundId, RoundSummary, Stored};
+use crate::storage::rows::{
+    Memories, NotifyClaim, PruneReport, RoundId, RoundSummary, Stored, StoredArticle,
+};
 use crate::storage::{Role, StorageError};
 
 /// How long SQLite itself waits for a lock before the writer's own retry
@@ -84,6 +86,12 @@ enum Command {
         since: Option<DateTime<Utc>>,
         reply: oneshot::Sender<Result<Memories, StorageError>>,
     },
+    /// Claims what a `[[notify]]` rule has not seen yet (see
+    /// [`writes::claim_notifications`]).
+    Notify {
+        claim: NotifyClaim,
+        reply: oneshot::Sender<Result<Vec<StoredArticle>, StorageError>>,
+    },
     Close {
         reply: oneshot::Sender<Result<(), StorageError>>,
     },
@@ -123,6 +131,7 @@ impl std::fmt::Debug for Command {
             Command::Fetch { .. } => "Fetch",
             Command::FinishRound { .. } => "FinishRound",
             Command::Memory { .. } => "Memory",
+            Command::Notify { .. } => "Notify",
             Command::Close { .. } => "Close",
             Command::Maintain(_) => "Maintain",
         })
@@ -250,6 +259,14 @@ impl Writer {
         since: Option<DateTime<Utc>>,
     ) -> Result<Memories, StorageError> {
         self.ask(|reply| Command::Memory { since, reply }).await
+    }
+
+    /// Claims a `[[notify]]` rule's new matches (recorded as announced).
+    pub(crate) async fn claim_notifications(
+        &self,
+        claim: NotifyClaim,
+    ) -> Result<Vec<StoredArticle>, StorageError> {
+        self.ask(|reply| Command::Notify { claim, reply }).await
     }
 
     /// Records a round's totals.
@@ -695,6 +712,7 @@ enum Answer {
     RoundId(RoundId),
     Stored(Stored),
     Memory(Memories),
+    Claimed(Vec<StoredArticle>),
     Done,
 }
 
@@ -716,6 +734,9 @@ fn execute(conn: &Connection, command: &Command, shadow: bool) -> rusqlite::Resu
             sources: writes::source_memory(conn, *since)?,
             hosts: writes::host_backoffs(conn)?,
         })),
+        Command::Notify { claim, .. } => {
+            writes::claim_notifications(conn, claim).map(Answer::Claimed)
+        }
         Command::Close { .. } | Command::Maintain(_) => Ok(Answer::Done),
     }
 }
@@ -805,6 +826,12 @@ fn reply_all(
             Command::Memory { reply, .. } => {
                 let _ = reply.send(answer.and_then(|a| match a {
                     Answer::Memory(memory) => Ok(memory),
+                    _ => Err(StorageError::WriterGone),
+                }));
+            }
+            Command::Notify { reply, .. } => {
+                let _ = reply.send(answer.and_then(|a| match a {
+                    Answer::Claimed(articles) => Ok(articles),
                     _ => Err(StorageError::WriterGone),
                 }));
             }

@@ -1,13 +1,13 @@
 //! The SQL behind each writer command. Runs only on the writer thread.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, params, params_from_iter};
 
 use std::collections::HashMap;
 
 use crate::model::http::Validators;
 use crate::model::outcome::{FetchOutcome, FetchStatus, SourceMemory};
-use crate::storage::rows::{RoundSummary, Stored};
+use crate::storage::rows::{NotifyClaim, RoundSummary, Stored, StoredArticle};
 
 /// ISO-8601 UTC with second precision: sorts as text, reads as a date.
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
@@ -432,4 +432,86 @@ pub(crate) fn has_open_rounds(conn: &Connection) -> rusqlite::Result<bool> {
         [],
         |row| row.get(0),
     )
+}
+
+/// A `[[notify]]` rule's new matches: the articles after its mark (the
+/// highest id it has looked at; set to what existed before `claim.since`
+/// the first time), carried by one of its sources, whose title or summary
+/// matches. They are recorded in `notified` and the mark moves past them
+/// in the caller's transaction, before anything is sent: an article is
+/// announced at most once per rule, even if herald dies mid-delivery.
+pub(crate) fn claim_notifications(
+    conn: &Connection,
+    claim: &NotifyClaim,
+) -> rusqlite::Result<Vec<StoredArticle>> {
+    conn.execute(
+        "INSERT OR IGNORE INTO notify_marks (rule, through_id)
+         VALUES (?1, (SELECT coalesce(max(id), 0) FROM articles WHERE fetched_at < ?2))",
+        params![claim.rule, claim.since],
+    )?;
+    let mark: i64 = conn.query_row(
+        "SELECT through_id FROM notify_marks WHERE rule = ?1",
+        [&claim.rule],
+        |row| row.get(0),
+    )?;
+    let mut sql = format!(
+        "SELECT {} FROM articles WHERE id > ?1",
+        super::reads::article_columns(conn, "")?
+    );
+    let mut values: Vec<rusqlite::types::Value> = vec![mark.into()];
+    if !claim.sources.is_empty() {
+        let marks: Vec<String> = (0..claim.sources.len())
+            .map(|i| format!("?{}", i + 2))
+            .collect();
+        sql.push_str(&format!(
+            " AND id IN (SELECT article_id FROM appearances WHERE source IN ({}))",
+            marks.join(", ")
+        ));
+        values.extend(claim.sources.iter().map(|s| s.clone().into()));
+    }
+    sql.push_str(" ORDER BY id");
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query(params_from_iter(values))?;
+    let mut matched = Vec::new();
+    let mut through = mark;
+    while let Some(row) = rows.next()? {
+        let article = super::reads::article(row)?;
+        through = article.id;
+        if claim
+            .matcher
+            .keeps(&article.title, article.summary.as_deref())
+        {
+            matched.push(article);
+            if matched.len() == claim.limit {
+                break;
+            }
+        }
+    }
+    // Nothing the rule could match is left behind the mark, matched or not.
+    if matched.len() < claim.limit {
+        through = through.max(conn.query_row(
+            "SELECT coalesce(max(id), 0) FROM articles",
+            [],
+            |row| row.get::<_, i64>(0),
+        )?);
+    }
+    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut record = conn.prepare_cached(
+        "INSERT OR IGNORE INTO notified (rule, article_id, notified_at) VALUES (?1, ?2, ?3)",
+    )?;
+    for article in &matched {
+        record.execute(params![claim.rule, article.id, now])?;
+    }
+    conn.execute(
+        "UPDATE notify_marks SET through_id = ?2 WHERE rule = ?1",
+        params![claim.rule, through],
+    )?;
+    let carriers = super::reads::carriers(conn, super::schema::version(conn)?, &matched)?;
+    for article in &mut matched {
+        article.sources = carriers
+            .get(&article.id)
+            .cloned()
+            .unwrap_or_else(|| vec![article.source.clone()]);
+    }
+    Ok(matched)
 }
