@@ -486,7 +486,7 @@ pub struct Discovery {
 }
 
 /// The paths where sites usually keep their feed, tried when a page
-/// declares none.
+/// declares none: beside the page, then at the site's root.
 pub const USUAL_FEED_PATHS: [&str; 7] = [
     "/feed",
     "/rss",
@@ -533,10 +533,19 @@ pub async fn discover(config: &Config, url: url::Url) -> Result<Discovery> {
         }
     }
     if declared.is_empty() {
+        // Beside the page first (a blog under /blog/ keeps /blog/feed),
+        // then at the site's root.
+        let mut candidates: Vec<url::Url> = Vec::new();
         for path in USUAL_FEED_PATHS {
-            let Ok(candidate) = page_url.join(path) else {
-                continue;
-            };
+            for joined in [page_url.join(&path[1..]), page_url.join(path)] {
+                if let Ok(candidate) = joined
+                    && !candidates.contains(&candidate)
+                {
+                    candidates.push(candidate);
+                }
+            }
+        }
+        for candidate in candidates {
             match probe(&client, &candidate).await {
                 Probe::Feed(found) => {
                     discovery.feeds.push(found);
