@@ -567,8 +567,8 @@ async fn read_commands_never_cut_in_a_pipe_and_say_when_there_is_nothing() {
         "{text}"
     );
     assert_eq!(
-        row.split_whitespace().take(3).collect::<Vec<_>>(),
-        ["far", "feed", "yes"],
+        row.split_whitespace().take(4).collect::<Vec<_>>(),
+        ["far", "feed", "-", "yes"],
         "no column dropped: {text}"
     );
     assert!(row.contains("moved to http://127"), "{text}");

@@ -57,6 +57,7 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
             "enabled": spec.enabled,
             "schedule": spec.schedule.as_str(),
             "timezone": spec.schedule.zone().name(),
+            "tags": spec.tags,
             "next_start": next.as_ref().and_then(|n| n.at.clone()),
             "next_start_reason": next.as_ref().map(|n| n.reason.clone()),
             "state": s,
@@ -75,6 +76,11 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
         table_rows.push(vec![
             spec.name.clone(),
             spec.kind.to_string(),
+            if spec.tags.is_empty() {
+                "-".to_owned()
+            } else {
+                spec.tags.join(",")
+            },
             if spec.enabled { "yes" } else { "no" }.to_owned(),
             spec.schedule.describe(),
             next.as_ref()
@@ -97,6 +103,7 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
                 &[
                     "NAME",
                     "KIND",
+                    "TAGS",
                     "ENABLED",
                     "SCHEDULE",
                     "NEXT START",
