@@ -155,18 +155,17 @@ fn render(
             || "no date".to_owned(),
             |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         );
-        let _ = writeln!(
-            out,
-            "{:>3}. {}\n     {}  ({when})",
-            index + 1,
-            article.title,
-            article.url
-        );
+        item_line(&mut out, index, &article.title, &article.url, &when);
     }
     if response.listed == 0 {
         let _ = writeln!(out, "(no items)");
     }
     (out, true)
+}
+
+/// `  1. Title` / `     url  (date)`: one listed item.
+fn item_line(out: &mut String, index: usize, title: &str, url: &str, when: &str) {
+    let _ = writeln!(out, "{:>3}. {title}\n     {url}  ({when})", index + 1);
 }
 
 /// What the source's `include`/`exclude` (and `[filters]`) would keep.
@@ -223,13 +222,7 @@ fn not_modified_note(
     let _ = writeln!(out, "stored items (newest first):");
     for (index, article) in stored.iter().enumerate() {
         let when = article.published_at.as_deref().unwrap_or("no date");
-        let _ = writeln!(
-            out,
-            "{:>3}. {}\n     {}  ({when})",
-            index + 1,
-            article.title,
-            article.url
-        );
+        item_line(out, index, &article.title, &article.url, when);
     }
     Ok(())
 }

@@ -292,13 +292,7 @@ pub(crate) fn add(config: &Config, args: &AddArgs) -> Outcome {
     if discovery.was_page {
         let _ = writeln!(out, "{url} is a page; the feeds it leads to:");
         for feed in &discovery.feeds {
-            let _ = writeln!(
-                out,
-                "  {}  {:?}, {} item(s)",
-                feed.url,
-                feed.title.as_deref().unwrap_or("untitled"),
-                feed.items
-            );
+            let _ = writeln!(out, "  {}  {}", feed.url, what(feed));
         }
     }
     let mut editor = ConfigEditor::open(&config.path).map_err(herald::Error::from)?;
@@ -339,13 +333,7 @@ pub(crate) fn add(config: &Config, args: &AddArgs) -> Outcome {
             schedule: args.schedule.clone(),
         });
         added += 1;
-        let _ = writeln!(
-            out,
-            "  + {name}  {}  ({:?}, {} item(s))",
-            feed.url,
-            feed.title.as_deref().unwrap_or("untitled"),
-            feed.items
-        );
+        let _ = writeln!(out, "  + {name}  {}  ({})", feed.url, what(feed));
     }
     if !args.all && discovery.feeds.len() > 1 {
         let _ = writeln!(
@@ -359,6 +347,15 @@ pub(crate) fn add(config: &Config, args: &AddArgs) -> Outcome {
         return Ok(ExitCode::SUCCESS);
     }
     finish(editor, config, &args.edit, &mut out)
+}
+
+/// `"Title", 4 item(s)`: what a found feed is.
+fn what(feed: &app::FoundFeed) -> String {
+    format!(
+        "{:?}, {} item(s)",
+        feed.title.as_deref().unwrap_or("untitled"),
+        feed.items
+    )
 }
 
 /// `herald remove NAME`.

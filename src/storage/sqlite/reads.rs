@@ -130,24 +130,37 @@ pub(crate) fn latest(
         kept.push(out.len());
         out.push(article);
     }
-    let carriers = carriers(conn, version, &out)?;
+    fill_sources(conn, version, &mut out)?;
     for (index, article) in out.iter_mut().enumerate() {
-        let mut sources = carriers
-            .get(&article.id)
-            .cloned()
-            .unwrap_or_else(|| vec![article.source.clone()]);
         for source in merged.remove(&index).unwrap_or_default() {
-            if !sources.contains(&source) {
-                sources.push(source);
+            if !article.sources.contains(&source) {
+                article.sources.push(source);
             }
         }
-        article.sources = sources;
     }
     Ok(out)
 }
 
+/// Sets each article's `sources`: every source that carried it, first
+/// committer first (just its own source on a database without
+/// `appearances`).
+pub(super) fn fill_sources(
+    conn: &Connection,
+    version: i64,
+    articles: &mut [StoredArticle],
+) -> rusqlite::Result<()> {
+    let carriers = carriers(conn, version, articles)?;
+    for article in articles {
+        article.sources = carriers
+            .get(&article.id)
+            .cloned()
+            .unwrap_or_else(|| vec![article.source.clone()]);
+    }
+    Ok(())
+}
+
 /// Every source that carried each of `articles`, first committer first.
-pub(super) fn carriers(
+fn carriers(
     conn: &Connection,
     version: i64,
     articles: &[StoredArticle],
@@ -227,13 +240,7 @@ pub(crate) fn search(
         .query_map(params_from_iter(values), article)
         .map_err(bad_query)?;
     let mut found: Vec<StoredArticle> = rows.collect::<rusqlite::Result<_>>().map_err(bad_query)?;
-    let carriers = carriers(conn, version, &found)?;
-    for article in &mut found {
-        article.sources = carriers
-            .get(&article.id)
-            .cloned()
-            .unwrap_or_else(|| vec![article.source.clone()]);
-    }
+    fill_sources(conn, version, &mut found)?;
     Ok(found)
 }
 

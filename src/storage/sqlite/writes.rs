@@ -506,12 +506,6 @@ pub(crate) fn claim_notifications(
         "UPDATE notify_marks SET through_id = ?2 WHERE rule = ?1",
         params![claim.rule, through],
     )?;
-    let carriers = super::reads::carriers(conn, super::schema::version(conn)?, &matched)?;
-    for article in &mut matched {
-        article.sources = carriers
-            .get(&article.id)
-            .cloned()
-            .unwrap_or_else(|| vec![article.source.clone()]);
-    }
+    super::reads::fill_sources(conn, super::schema::version(conn)?, &mut matched)?;
     Ok(matched)
 }
