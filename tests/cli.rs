@@ -632,3 +632,26 @@ async fn completions_and_the_man_page_need_no_config() {
     );
     assert!(page.contains("/var/lib/herald/herald.db") && page.contains("SIGHUP"));
 }
+
+#[tokio::test]
+async fn a_broken_notify_rule_is_refused_with_its_lines_and_its_webhook_never_printed() {
+    let env = TestEnv::new(
+        "[daemon]\n\n[[notify]]\nname = \"z\"\nmatch = [\"(bad\"]\nwebhook = \"ftp://secret-token@x\"\ncolour = \"red\"\n\n[[notify]]\nname = \"y\"\n",
+    );
+    let output = env.herald(&["check"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        ":5: key `notify.match of rule \"z\"`: \"(bad\" is not a valid regular expression",
+        ":6: key `notify.webhook of rule \"z\"`: must be an http:// or https:// URL",
+        ":7: key `notify.colour`: unknown key",
+        ":9: key `notify.match`: is required (rule #2)",
+        ":9: key `notify.webhook`: is required (rule #2)",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("secret-token"), "{stderr}");
+}

@@ -61,6 +61,28 @@ pub(super) fn render(config: &Config, raw: &RawConfig, locator: &Locator<'_>) ->
             let _ = writeln!(out, "{note}");
         }
     }
+    for rule in locator.entries("notify") {
+        let _ = writeln!(out, "\n[[notify]]");
+        for (key, text, line) in rule {
+            // The webhook carries its token in its path or query.
+            let value = if key == "webhook" {
+                url::Url::parse(text.trim_matches('"')).map_or_else(
+                    |_| format!("\"{MASK}\""),
+                    |url| {
+                        format!(
+                            "\"{}://{}/{MASK}\"",
+                            url.scheme(),
+                            url.host_str().unwrap_or("?")
+                        )
+                    },
+                )
+            } else {
+                text
+            };
+            let at = line.map_or_else(|| file.clone(), |line| format!("{file}:{line}"));
+            let _ = writeln!(out, "{key} = {value}  # {at}");
+        }
+    }
     for entry in locator.sources() {
         let _ = writeln!(out, "\n[[sources]]");
         for (key, text, line) in entry {

@@ -48,10 +48,12 @@ impl<'a> Locator<'a> {
     /// Every `[[sources]]` entry as written, in file order: each key, its
     /// value as TOML text (comments and spacing dropped) and its line.
     pub(super) fn sources(&self) -> Vec<Vec<(String, String, Option<usize>)>> {
-        let Some(sources) = self
-            .doc()
-            .and_then(|d| d.get("sources")?.as_array_of_tables())
-        else {
+        self.entries("sources")
+    }
+
+    /// Every `[[array]]` entry as written, as [`Locator::sources`] does.
+    pub(super) fn entries(&self, array: &str) -> Vec<Vec<(String, String, Option<usize>)>> {
+        let Some(sources) = self.doc().and_then(|d| d.get(array)?.as_array_of_tables()) else {
             return Vec::new();
         };
         sources

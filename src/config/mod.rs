@@ -304,7 +304,13 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn load_from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let (raw, locator, shape) = layered(path, text)?;
     // Step 3: meaning; every problem of every step, in file order.
-    validate::validate(path, locator, raw, shape.problems, &shape.broken_sources)
+    validate::validate(
+        path,
+        locator,
+        raw,
+        shape.problems,
+        (&shape.broken_sources, &shape.broken_rules),
+    )
 }
 
 /// `herald config`: the effective configuration of the file at `path` (as

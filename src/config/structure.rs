@@ -28,6 +28,8 @@ pub(super) struct Shape {
     /// Indices of entries without a usable `name` or `kind`; validation
     /// skips them (their problem is already reported).
     pub(super) broken_sources: BTreeSet<usize>,
+    /// `[[notify]]` rules missing a required key (reported already).
+    pub(super) broken_rules: BTreeSet<usize>,
 }
 
 /// Checks every section and entry of `table`.
@@ -38,6 +40,7 @@ pub(super) fn check(
 ) -> Shape {
     let mut problems = Vec::new();
     let mut broken_sources = BTreeSet::new();
+    let mut broken_rules = BTreeSet::new();
     let unknown: Vec<String> = table
         .keys()
         .filter(|k| !SECTIONS.contains(&k.as_str()))
@@ -110,6 +113,25 @@ pub(super) fn check(
                 continue;
             };
             let allowed = ["name", "match", "sources", "tags", "webhook", "format"];
+            for required in ["name", "match", "webhook"] {
+                if !fields.contains_key(required) {
+                    problems.push(ConfigProblem {
+                        file: path.to_path_buf(),
+                        line: locator.array_key("notify", index, required),
+                        source: None,
+                        key: format!("notify.{required}"),
+                        message: format!("is required (rule #{})", index + 1),
+                    });
+                    broken_rules.insert(index);
+                    // A stand-in, so the rest of the file still loads and is
+                    // checked; validation skips the rule.
+                    let stand_in = match required {
+                        "match" => toml::Value::Array(Vec::new()),
+                        _ => toml::Value::String(String::new()),
+                    };
+                    fields.insert(required.to_owned(), stand_in);
+                }
+            }
             let unknown: Vec<String> = fields
                 .keys()
                 .filter(|k| !allowed.contains(&k.as_str()))
@@ -119,9 +141,13 @@ pub(super) fn check(
                 problems.push(ConfigProblem {
                     file: path.to_path_buf(),
                     line: locator.array_key("notify", index, &key),
-                    source: Some(format!("notify #{}", index + 1)),
-                    key: key.clone(),
-                    message: format!("unknown key (known: {})", allowed.join(", ")),
+                    source: None,
+                    key: format!("notify.{key}"),
+                    message: format!(
+                        "unknown key of rule #{} (known: {})",
+                        index + 1,
+                        allowed.join(", ")
+                    ),
                 });
                 fields.remove(&key);
             }
@@ -154,6 +180,7 @@ pub(super) fn check(
         table,
         problems,
         broken_sources,
+        broken_rules,
     }
 }
 

@@ -109,8 +109,8 @@ impl Findings<'_> {
         self.problems.push(ConfigProblem {
             file: self.path.to_path_buf(),
             line: self.locator.array_key("notify", index, key),
-            source: Some(format!("notify {label}")),
-            key: key.to_owned(),
+            source: None,
+            key: format!("notify.{key} of rule {label:?}"),
             message: message.into(),
         });
     }
@@ -132,7 +132,7 @@ pub(super) fn validate(
     locator: Locator<'_>,
     raw: RawConfig,
     earlier: Vec<ConfigProblem>,
-    broken_sources: &BTreeSet<usize>,
+    (broken_sources, broken_rules): (&BTreeSet<usize>, &BTreeSet<usize>),
 ) -> Result<Config, ConfigError> {
     let mut found = Findings {
         path,
@@ -190,7 +190,7 @@ pub(super) fn validate(
         )
     });
     spread(&mut found, raw.daemon.spread, &sources);
-    let notify = notify_rules(&mut found, &raw.notify, &sources);
+    let notify = notify_rules(&mut found, &raw.notify, &sources, broken_rules);
     if sources.iter().all(|s| !s.enabled) {
         found
             .warnings
@@ -297,10 +297,14 @@ fn notify_rules(
     found: &mut Findings<'_>,
     raw: &[RawNotify],
     sources: &[Arc<SourceSpec>],
+    broken: &BTreeSet<usize>,
 ) -> Vec<Arc<NotifyRule>> {
     let mut names = HashSet::new();
     let mut rules = Vec::new();
     for (index, rule) in raw.iter().enumerate() {
+        if broken.contains(&index) {
+            continue;
+        }
         let label = if rule.name.trim().is_empty() {
             format!("#{}", index + 1)
         } else {
