@@ -164,6 +164,25 @@ async fn messy_opml_files_import_as_their_authors_meant() {
 #[tokio::test]
 async fn a_file_that_is_not_opml_fails_with_its_line_and_changes_nothing() {
     let original = "# keep me\n[daemon]\nworkers = 3\n";
+    // --dry-run shows what would change and writes nothing.
+    let env = TestEnv::new(original);
+    let output = env
+        .herald(&[
+            "import",
+            &fixture("01-opml2-nested.opml").display().to_string(),
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(
+        text.contains("3 added") && text.contains("dry run: ") && text.contains("was not changed"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&env.config).expect("config"),
+        original
+    );
     for (file, line, reason) in [
         ("11-malformed.opml", "line 5", "unreadable markup"),
         ("12-not-opml.opml", "line 2", "not an OPML document"),
