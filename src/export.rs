@@ -75,6 +75,20 @@ pub fn selection_query(sources: &[String], tags: &[String]) -> String {
     query.finish()
 }
 
+/// `herald`, or `herald: a, b, #tech` naming a selection's sources and tags.
+pub fn selection_title(sources: &[String], tags: &[String]) -> String {
+    let named: Vec<String> = sources
+        .iter()
+        .cloned()
+        .chain(tags.iter().map(|t| format!("#{t}")))
+        .collect();
+    if named.is_empty() {
+        "herald".to_owned()
+    } else {
+        format!("herald: {}", named.join(", "))
+    }
+}
+
 /// An Atom 1.0 document; `updated` is the newest fetch time (ISO-8601).
 /// An entry's `updated` is its publication time, else when herald first
 /// stored it; `published` appears only when the source gave a date.

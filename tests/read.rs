@@ -660,7 +660,9 @@ async fn every_source_that_carried_a_story_is_listed_and_recurring_titles_stay()
     }
     let sources = json_of(&env, &["sources", "--format", "json"]).await;
     // Each source counts what it carried: two stories each.
-    for row in sources.as_array().expect("rows") {
+    let rows = sources.as_array().expect("rows");
+    assert_eq!(rows.len(), 3, "{sources:#}");
+    for row in rows {
         assert_eq!(row["state"]["articles"], 2, "{row}");
     }
     // Unfiltered: each story once, with every source that carried it.

@@ -36,33 +36,29 @@ pub(crate) struct Args {
 
 /// Prints the feed.
 pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
-    if args.format == FeedFormat::Opml {
-        // The sources, from the config alone: no database needed.
-        print!("{}", opml(config, &args.select)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let reader = Reader::open(&config.daemon.database)?;
-    let articles = reader.latest(&args.select.filter(config, args.count)?)?;
-    let mut named: Vec<String> = args.select.sources.clone();
-    named.extend(args.select.tags.iter().map(|t| format!("#{t}")));
-    let title = if named.is_empty() {
-        "herald".to_owned()
-    } else {
-        format!("herald: {}", named.join(", "))
-    };
-    let meta = FeedMeta::exported(&title, &args.select.describe());
     let text = match args.format {
+        // The sources, from the config alone: no database needed.
         FeedFormat::Opml => opml(config, &args.select)?,
-        FeedFormat::Atom => {
-            let updated = reader
-                .newest_fetch()?
-                .unwrap_or_else(|| Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-            herald::export::atom(&articles, &meta, &updated)
-        }
-        FeedFormat::Json => format!("{:#}\n", herald::export::json_feed(&articles, &meta)),
+        FeedFormat::Atom | FeedFormat::Json => articles(config, args)?,
     };
     print!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The newest stories of the selection as Atom or JSON Feed.
+fn articles(config: &Config, args: &Args) -> Result<String, CliError> {
+    let reader = Reader::open(&config.daemon.database)?;
+    let articles = reader.latest(&args.select.filter(config, args.count)?)?;
+    let title = herald::export::selection_title(&args.select.sources, &args.select.tags);
+    let meta = FeedMeta::exported(&title, &args.select.describe());
+    Ok(if args.format == FeedFormat::Atom {
+        let updated = reader
+            .newest_fetch()?
+            .unwrap_or_else(|| Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        herald::export::atom(&articles, &meta, &updated)
+    } else {
+        format!("{:#}\n", herald::export::json_feed(&articles, &meta))
+    })
 }
 
 /// The configured feed sources as OPML 2.0 (their own URLs), grouped by

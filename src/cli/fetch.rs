@@ -176,11 +176,7 @@ fn explain_filters(out: &mut String, spec: &SourceSpec, response: &Fetched) {
     let kept = response
         .articles
         .iter()
-        .filter(|a| {
-            spec.filters
-                .iter()
-                .all(|f| f.keeps(&a.title, a.summary.as_deref()))
-        })
+        .filter(|a| spec.keeps(&a.title, a.summary.as_deref()))
         .count();
     let _ = writeln!(
         out,

@@ -290,6 +290,15 @@ fn daemon(found: &mut Findings<'_>, daemon: &DaemonConfig, zone: Tz) -> Option<S
         .ok()
 }
 
+/// How messages name an entry: its name, or `#3` when it has none.
+fn label_of(name: &str, index: usize) -> String {
+    if name.trim().is_empty() {
+        format!("#{}", index + 1)
+    } else {
+        name.to_owned()
+    }
+}
+
 /// `[[notify]]`: every rule's patterns compile, its sources and tags exist,
 /// its webhook is an http(s) URL (never repeated in a message: it may carry
 /// a token).
@@ -305,11 +314,7 @@ fn notify_rules(
         if broken.contains(&index) {
             continue;
         }
-        let label = if rule.name.trim().is_empty() {
-            format!("#{}", index + 1)
-        } else {
-            rule.name.clone()
-        };
+        let label = label_of(&rule.name, index);
         let problems_before = found.problems.len();
         if rule.name.trim().is_empty() {
             found.rule(index, &label, "name", "must not be empty");
@@ -560,11 +565,7 @@ fn sources(
         if broken.contains(&index) {
             continue;
         }
-        let label = if raw.name.trim().is_empty() {
-            format!("#{}", index + 1)
-        } else {
-            raw.name.clone()
-        };
+        let label = label_of(&raw.name, index);
         if raw.name.trim().is_empty() {
             found.source(index, &label, "name", "must not be empty");
         } else if !names.insert(raw.name.clone()) {

@@ -187,16 +187,7 @@ fn render(
     } else {
         format!("{base}{path}?{}", query.unwrap_or_default())
     };
-    let mut title = "herald".to_owned();
-    let named: Vec<String> = selection
-        .sources
-        .iter()
-        .cloned()
-        .chain(selection.tags.iter().map(|t| format!("#{t}")))
-        .collect();
-    if !named.is_empty() {
-        title = format!("herald: {}", named.join(", "));
-    }
+    let title = export::selection_title(&selection.sources, &selection.tags);
     let (body, content_type, last_modified) = if document == Document::Opml {
         let outlines: Vec<Outline> = config
             .sources

@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::fetch::RetryPolicy;
 use crate::fetch::retry::retry_transient;
 use crate::fetch::webhook::{DeliveryError, WebhookClient};
+use crate::fetch::{ClientSettings, RetryPolicy};
 use crate::model::notify::{NotifyFormat, NotifyRule};
 use crate::storage::{NotifyClaim, Storage, StoredArticle};
 
@@ -38,19 +38,36 @@ struct Batch {
 
 /// The delivery task of each rule, started when the rule first has news.
 pub(crate) struct KeywordAlerts {
-    client: WebhookClient,
+    /// `[http]`, for the client built when a first batch needs it.
+    http: ClientSettings,
+    /// Built on the blocking pool (it reads the system's certificates), once.
+    client: Option<WebhookClient>,
     policy: RetryPolicy,
     /// By rule name and webhook: a changed webhook gets a task of its own.
     senders: HashMap<(String, String), mpsc::UnboundedSender<Batch>>,
 }
 
 impl KeywordAlerts {
-    pub(crate) fn new(client: WebhookClient, policy: RetryPolicy) -> KeywordAlerts {
+    pub(crate) fn new(http: ClientSettings, policy: RetryPolicy) -> KeywordAlerts {
         KeywordAlerts {
-            client,
+            http,
+            client: None,
             policy,
             senders: HashMap::new(),
         }
+    }
+
+    /// The webhook client, built the first time one is needed.
+    async fn client(&mut self) -> Option<WebhookClient> {
+        if self.client.is_none() {
+            let http = self.http.clone();
+            match tokio::task::spawn_blocking(move || WebhookClient::new(&http)).await {
+                Ok(Ok(client)) => self.client = Some(client),
+                Ok(Err(e)) => warn!(error = %e, "keyword alerts: cannot build the HTTP client"),
+                Err(e) => warn!(error = %e, "keyword alerts: cannot build the HTTP client"),
+            }
+        }
+        self.client.clone()
     }
 
     /// After a round that started at `since`: claims each rule's new
@@ -76,10 +93,16 @@ impl KeywordAlerts {
             }
             let body = body(rule, &articles, config);
             let key = (rule.name.clone(), rule.webhook.to_string());
-            let sender = self
-                .senders
-                .entry(key)
-                .or_insert_with(|| start(self.client.clone(), self.policy));
+            if !self.senders.contains_key(&key) {
+                let Some(client) = self.client().await else {
+                    warn!(rule = %rule.name, articles = articles.len(), "keyword alert not delivered: no HTTP client");
+                    continue;
+                };
+                self.senders.insert(key.clone(), start(client, self.policy));
+            }
+            let Some(sender) = self.senders.get(&key) else {
+                continue;
+            };
             let _ = sender.send(Batch {
                 rule: Arc::clone(rule),
                 body,

@@ -134,10 +134,7 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
     };
     let seed = storage.source_memory(None).await?.sources;
     let (observer, observed) = mpsc::unbounded_channel();
-    let keywords = KeywordAlerts::new(
-        WebhookClient::new(&config.http)?,
-        config.http.retry_policy(),
-    );
+    let keywords = KeywordAlerts::new(config.http.clone(), config.http.retry_policy());
     let observer_task = tokio::spawn(observe_rounds(
         observed,
         storage.clone(),

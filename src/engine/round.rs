@@ -535,11 +535,9 @@ impl Plan {
 fn filtered(spec: Option<&&Arc<SourceSpec>>, mut outcome: FetchOutcome) -> FetchOutcome {
     if let Some(spec) = spec.filter(|s| !s.filters.is_empty()) {
         let before = outcome.articles.len();
-        outcome.articles.retain(|a| {
-            spec.filters
-                .iter()
-                .all(|f| f.keeps(&a.title, a.summary.as_deref()))
-        });
+        outcome
+            .articles
+            .retain(|a| spec.keeps(&a.title, a.summary.as_deref()));
         outcome.filtered = before - outcome.articles.len();
     }
     outcome

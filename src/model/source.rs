@@ -247,6 +247,12 @@ pub struct SourceSpec {
 }
 
 impl SourceSpec {
+    /// Whether an item with this title and summary passes every filter of
+    /// the source (`[filters]`, then its own `include`/`exclude`).
+    pub fn keeps(&self, title: &str, summary: Option<&str>) -> bool {
+        self.filters.iter().all(|f| f.keeps(title, summary))
+    }
+
     /// Time between two rounds of its schedule: the breaker's cooldown unit.
     pub fn interval(&self) -> std::time::Duration {
         self.schedule.interval()
