@@ -237,7 +237,10 @@ fn storing(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let storage = runtime
-        .block_on(Storage::open(&dir.path().join("bench.db"), Role::Once))
+        .block_on(Storage::open(
+            &dir.path().join("bench.db").into(),
+            Role::Once,
+        ))
         .expect("open database");
     let round = runtime
         .block_on(storage.begin_round("bench", 1))
@@ -268,7 +271,9 @@ fn storing(c: &mut Criterion) {
     // does not drift as the database grows under the benchmark.
     let template = dir.path().join("template.db");
     runtime.block_on(async {
-        let storage = Storage::open(&template, Role::Once).await.expect("open");
+        let storage = Storage::open(&template.clone().into(), Role::Once)
+            .await
+            .expect("open");
         let round = storage.begin_round("bench", 1000).await.expect("round");
         let pending: Vec<_> = (0..1000)
             .map(|feed| storage.commit_fetch(round, realistic_fetch(feed, 20)))
@@ -288,7 +293,7 @@ fn storing(c: &mut Criterion) {
                 let copy = dir.path().join(format!("wave-{iteration}.db"));
                 std::fs::copy(&template, &copy).expect("copy template");
                 let storage = runtime
-                    .block_on(Storage::open(&copy, Role::Once))
+                    .block_on(Storage::open(&copy.clone().into(), Role::Once))
                     .expect("open copy");
                 let round = runtime
                     .block_on(storage.begin_round("bench", 100))

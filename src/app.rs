@@ -2,6 +2,7 @@
 //! from a [`Config`] and tears them down in order. The only module that
 //! turns a config into running parts; the daemon and the commands call it.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -99,7 +100,7 @@ pub async fn once_with_progress(
 ) -> Result<RoundReport> {
     // The pool first: its HTTP clients are built while the database opens.
     let pool = start_pool(config)?;
-    let storage = Storage::open(&config.daemon.database, Role::Once).await?;
+    let storage = Storage::open_as(&config.daemon.database, Role::Once, config.identity()).await?;
     run_once(config, pool, storage, progress, force).await
 }
 
@@ -155,7 +156,7 @@ async fn run_once(
 /// # Errors
 /// The database is held by another writer, or a step failed.
 pub async fn prune(config: &Config, dry_run: bool, vacuum: bool) -> Result<PruneReport> {
-    let storage = Storage::open(&config.daemon.database, Role::Prune).await?;
+    let storage = Storage::open_as(&config.daemon.database, Role::Prune, config.identity()).await?;
     let report = storage.prune(config.retention(), dry_run, vacuum).await;
     storage.close().await?;
     Ok(report?)
@@ -195,14 +196,20 @@ pub struct DryRun {
 /// # Errors
 /// The scratch database could not be made, or the round could not run.
 pub async fn dry_run(config: &Config, force: bool) -> Result<DryRun> {
+    let Some(real) = config.daemon.database.sqlite_path().map(Path::to_path_buf) else {
+        return Err(storage::StorageError::Unsupported(format!(
+            "once --dry-run shadows a SQLite file; {} is a shared PostgreSQL database: try one source without storing anything with `herald fetch NAME`",
+            config.daemon.database
+        ))
+        .into());
+    };
     let scratch = tempfile::tempdir().map_err(Error::Scratch)?;
     let copy = scratch.path().join("dry-run.db");
-    let real = config.daemon.database.clone();
     let mut scratch_config = config.clone();
-    scratch_config.daemon.database = copy.clone();
+    scratch_config.daemon.database = storage::Location::Sqlite(copy.clone());
     let live_version = if real.exists() {
         let path = real.clone();
-        tokio::task::spawn_blocking(move || Reader::open(&path)?.schema_version()).await??
+        tokio::task::spawn_blocking(move || Reader::open(&path.into())?.schema_version()).await??
     } else {
         0
     };
@@ -216,7 +223,7 @@ pub async fn dry_run(config: &Config, force: bool) -> Result<DryRun> {
         }
         once_with_progress(&scratch_config, None, force).await?
     };
-    let rows = tokio::task::spawn_blocking(move || Reader::open(&copy)?.sources()).await??;
+    let rows = tokio::task::spawn_blocking(move || Reader::open(&copy.into())?.sources()).await??;
     let now = Utc::now();
     let next_due = config
         .enabled_sources()
@@ -322,10 +329,13 @@ pub struct FetchTarget {
 pub fn fetch_target(config: &Config, target: &str, kind: Option<Kind>) -> Result<FetchTarget> {
     if let Some(spec) = config.sources.iter().find(|s| s.name == target) {
         let database = &config.daemon.database;
-        let (validators, moved) = if database.exists() {
-            Reader::open(database)?.validators_of(&spec.name)?
-        } else {
-            (None, None)
+        let (validators, moved) = match database.sqlite_path() {
+            Some(path) if !path.exists() => (None, None),
+            _ => match Reader::open(database) {
+                Ok(reader) => reader.validators_of(&spec.name)?,
+                Err(storage::StorageError::Empty { .. }) => (None, None),
+                Err(e) => return Err(e.into()),
+            },
         };
         return Ok(FetchTarget {
             spec: Arc::clone(spec),
@@ -333,9 +343,7 @@ pub fn fetch_target(config: &Config, target: &str, kind: Option<Kind>) -> Result
             moved: moved.and_then(|m| url::Url::parse(&m).ok()),
             origin: format!(
                 "configured source \"{}\" (kind {}); validators from {}",
-                spec.name,
-                spec.kind,
-                database.display()
+                spec.name, spec.kind, database
             ),
         });
     }

@@ -203,8 +203,9 @@ fn not_modified_note(
         .as_deref()
         .map_or_else(String::new, |etag| format!(" (ETag {etag})"));
     let _ = writeln!(out, "not modified since {since}{etag}");
-    let stored = if config.daemon.database.exists() {
-        Reader::open(&config.daemon.database)?.latest(&herald::storage::ArticleFilter {
+    let database = &config.daemon.database;
+    let stored = if database.sqlite_path().is_none_or(std::path::Path::exists) {
+        Reader::open(database)?.latest(&herald::storage::ArticleFilter {
             sources: vec![target.spec.name.clone()],
             ..herald::storage::ArticleFilter::newest(count)
         })?

@@ -118,7 +118,7 @@ fn finish(
         config.path.display(),
         saved.sources.len()
     );
-    match writer_of(&config.daemon.database) {
+    match config.daemon.database.sqlite_path().and_then(writer_of) {
         Some((pid, Role::Daemon)) if options.reload => {
             nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
@@ -142,7 +142,7 @@ fn finish(
             let _ = writeln!(
                 out,
                 "no daemon holds {}: nothing to reload",
-                config.daemon.database.display()
+                config.daemon.database
             );
         }
         _ => {

@@ -43,7 +43,7 @@ fn describe(config: &Config, report: &PruneReport) -> String {
     let mut out = format!(
         "{}: {verb} {} article(s) no source served within its keep ([daemon] keep = \"{}\"{}), \
          {} fetch row(s) and {} round row(s) older than keep_history = \"{}\"\n",
-        config.daemon.database.display(),
+        config.daemon.database,
         report.articles,
         config.daemon.keep,
         if config.sources.iter().any(|s| s.keep.is_some()) {

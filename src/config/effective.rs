@@ -121,7 +121,15 @@ fn resolve(section: &str, table: &mut toml::Table, config: &Config) {
     let path = |p: &std::path::Path| toml::Value::String(p.display().to_string());
     match section {
         "daemon" => {
-            table.insert("database".into(), path(&config.daemon.database));
+            // A PostgreSQL string is shown without its password.
+            table.insert(
+                "database".into(),
+                toml::Value::String(config.daemon.database.to_string()),
+            );
+            table.insert(
+                "instance".into(),
+                toml::Value::String(config.daemon.instance.clone()),
+            );
             table.insert(
                 "timezone".into(),
                 toml::Value::String(config.daemon.timezone.name().to_owned()),

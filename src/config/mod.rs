@@ -148,6 +148,42 @@ pub struct Config {
 }
 
 impl Config {
+    /// Who this process is to the database: its instance name, config
+    /// digest and lease. The pool holds a connection per two workers (at
+    /// most 16): commits are short, and the server's connections are
+    /// shared by every instance.
+    pub fn identity(&self) -> crate::storage::Identity {
+        crate::storage::Identity {
+            name: self.daemon.instance.clone(),
+            config_digest: self.digest(),
+            lease: self.daemon.lease,
+            connections: (self.daemon.workers / 2).clamp(2, 16),
+        }
+    }
+
+    /// What instances sharing a database must agree on, hashed: every
+    /// source (name, kind, keys as written, schedule, enabled) and the
+    /// default schedule. Instance names, passwords and log settings may
+    /// differ. 16 hex digits.
+    pub fn digest(&self) -> String {
+        let mut text = format!("{}\n", self.daemon.schedule.describe());
+        for source in &self.sources {
+            let input = &source.input;
+            let options = serde_json::to_string(&input.options).unwrap_or_default();
+            text.push_str(&format!(
+                "{}\t{:?}\t{}\t{:?}\t{}\t{}\t{}\n",
+                input.name,
+                input.kind,
+                input.url.as_deref().unwrap_or(""),
+                input.limit,
+                options,
+                source.schedule.describe(),
+                source.enabled
+            ));
+        }
+        format!("{:016x}", crate::model::hash::fnv1a(text.as_bytes()))
+    }
+
     /// The sources a round will fetch.
     pub fn enabled_sources(&self) -> Vec<Arc<SourceSpec>> {
         self.sources.iter().filter(|s| s.enabled).cloned().collect()
@@ -225,8 +261,15 @@ impl Config {
 /// `[daemon]` after validation: paths absolute, the schedule parsed.
 #[derive(Debug, Clone)]
 pub struct DaemonSettings {
-    /// The SQLite file (absolute).
-    pub database: PathBuf,
+    /// Where the database is: a SQLite file (absolute) or a PostgreSQL
+    /// server (its password never shown).
+    pub database: crate::storage::Location,
+    /// This instance's name (rounds, fetches, leases, logs).
+    pub instance: String,
+    /// Where the name came from (`[daemon] instance`, or the default).
+    pub instance_origin: &'static str,
+    /// How long a claimed source stays this instance's.
+    pub lease: Duration,
     /// Size of the worker pool: the global cap on fetches in flight.
     pub workers: usize,
     /// Capacity of the fetch-job queue between rounds and workers.
@@ -382,7 +425,10 @@ mod tests {
         assert_eq!(config.daemon.workers, 16);
         assert_eq!(config.daemon.queue_capacity, 1024);
         assert_eq!(config.daemon.round_timeout, Duration::from_secs(120));
-        assert_eq!(config.daemon.database, PathBuf::from("/srv/h/herald.db"));
+        assert_eq!(
+            config.daemon.database,
+            crate::storage::Location::Sqlite(PathBuf::from("/srv/h/herald.db"))
+        );
         assert_eq!(config.http.max_body_bytes, 10 * 1024 * 1024);
         assert!(config.http.user_agent.starts_with("herald/"));
         assert_eq!(config.warnings.len(), 1);

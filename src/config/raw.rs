@@ -14,9 +14,10 @@ use crate::telemetry::LogConfig;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DaemonConfig {
-    /// SQLite file; relative to the config file's folder.
+    /// SQLite file (relative to the config file's folder), or a PostgreSQL
+    /// URL / `key=value` string shared by several instances.
     #[serde(default = "default_database")]
-    pub database: PathBuf,
+    pub database: String,
     /// Size of the worker pool: the global cap on fetches in flight.
     #[serde(default = "default_workers")]
     pub workers: usize,
@@ -54,15 +55,27 @@ pub(super) struct DaemonConfig {
     /// Same-titled items from different sources this close in time are one
     /// story in `latest`, exports and served feeds.
     #[serde(default = "default_same_story_window", with = "humantime_serde")]
-    pub same_story_window: Duration,
+    pub same_story_window: Duration,    /// A file holding the PostgreSQL password (first line), kept out of
+    /// the config.
+    pub database_password_file: Option<PathBuf>,
+    /// This instance's name on a shared database; hostname and PID when
+    /// absent.
+    pub instance: Option<String>,
+    /// How long a claimed source stays this instance's before others may
+    /// take it (a killed instance's sources wait this long).
+    #[serde(default = "default_lease", with = "humantime_serde")]
+    pub lease: Duration,
 }
 
 fn default_same_story_window() -> Duration {
     Duration::from_secs(48 * 3600)
 }
 
-fn default_database() -> PathBuf {
-    PathBuf::from("herald.db")
+fn default_database() -> String {
+    "herald.db".to_owned()
+}
+fn default_lease() -> Duration {
+    Duration::from_secs(300)
 }
 fn default_workers() -> usize {
     16
@@ -96,6 +109,9 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
             database: default_database(),
+            database_password_file: None,
+            instance: None,
+            lease: default_lease(),
             workers: default_workers(),
             queue_capacity: default_queue_capacity(),
             round_timeout: default_round_timeout(),

@@ -17,6 +17,7 @@ use crate::model::retention::Keep;
 use crate::model::schedule::{Schedule, system_zone, zone_named};
 use crate::model::source::{Kind, SourceInput, SourceSpec};
 use crate::sources::{self, BuildContext};
+use crate::storage::Location;
 use crate::telemetry::LogConfig;
 use chrono_tz::Tz;
 
@@ -150,7 +151,8 @@ pub(super) fn validate(
         },
         None => system_zone(),
     };
-    let schedule = daemon(&mut found, &raw.daemon, zone);
+    let folder = path.parent().unwrap_or_else(|| Path::new("."));
+    let schedule = daemon(&mut found, &raw.daemon, zone, folder);
     let mut raw = raw;
     if let Some(ca_file) = raw.http.ca_file.as_mut().filter(|p| p.is_relative()) {
         let folder = path.parent().unwrap_or_else(|| Path::new("."));
@@ -166,7 +168,8 @@ pub(super) fn validate(
     // Without a valid global schedule sources cannot be placed; still check
     // them, against a stand-in, so every problem is reported at once.
     let global = schedule
-        .clone()
+        .as_ref()
+        .map(|(global, _)| global.clone())
         .or_else(|| Schedule::parse_in("0 0 * * *", zone).ok());
     let global_filter = match ItemFilter::new(&raw.filters.include, &raw.filters.exclude) {
         Ok(filter) => (!filter.is_empty()).then(|| Arc::new(filter)),
@@ -203,13 +206,12 @@ pub(super) fn validate(
     } = found;
     // In file order; problems without a line (none today) last.
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
-    let Some(schedule) = schedule.filter(|_| problems.is_empty()) else {
+    let Some((schedule, database)) = schedule.filter(|_| problems.is_empty()) else {
         return Err(ConfigError::Invalid {
             path: path.to_path_buf(),
             problems,
         });
     };
-    let folder = path.parent().unwrap_or_else(|| Path::new("."));
     let d = raw.daemon;
     let mut log = raw.log;
     if let Some(dir) = log.dir.as_mut().filter(|d| d.is_relative()) {
@@ -218,11 +220,18 @@ pub(super) fn validate(
     Ok(Config {
         path: path.to_path_buf(),
         daemon: DaemonSettings {
-            database: if d.database.is_relative() {
-                folder.join(&d.database)
+            database,
+            instance: d
+                .instance
+                .clone()
+                .filter(|name| !name.trim().is_empty())
+                .unwrap_or_else(default_instance),
+            instance_origin: if d.instance.is_some() {
+                "[daemon] instance"
             } else {
-                d.database
+                "hostname and PID"
             },
+            lease: d.lease,
             workers: d.workers,
             queue_capacity: d.queue_capacity,
             round_timeout: d.round_timeout,
@@ -247,8 +256,14 @@ pub(super) fn validate(
     })
 }
 
-/// `[daemon]`; returns the global schedule when it is valid.
-fn daemon(found: &mut Findings<'_>, daemon: &DaemonConfig, zone: Tz) -> Option<Schedule> {
+/// `[daemon]`; returns the global schedule and the database when both
+/// are valid.
+fn daemon(
+    found: &mut Findings<'_>,
+    daemon: &DaemonConfig,
+    zone: Tz,
+    folder: &Path,
+) -> Option<(Schedule, Location)> {
     found.range("daemon.workers", daemon.workers, 1, max::WORKERS);
     found.range(
         "daemon.queue_capacity",
@@ -285,9 +300,45 @@ fn daemon(found: &mut Findings<'_>, daemon: &DaemonConfig, zone: Tz) -> Option<S
             found.global(key, e.to_string());
         }
     }
-    Schedule::parse_in(&daemon.schedule, zone)
+    let database = Location::parse(
+        &daemon.database,
+        folder,
+        daemon.database_password_file.clone(),
+    )
+    .map_err(|e| found.global("daemon.database", e.to_string()))
+    .ok();
+    if daemon.lease <= daemon.round_timeout {
+        found.global(
+            "daemon.lease",
+            format!(
+                "must be longer than daemon.round_timeout ({}), or another instance could take a source still being fetched (got {})",
+                humantime::format_duration(daemon.round_timeout),
+                humantime::format_duration(daemon.lease)
+            ),
+        );
+    }
+    if let Some(name) = &daemon.instance
+        && (name.trim().is_empty() || name.len() > 100 || name.chars().any(char::is_control))
+    {
+        found.global(
+            "daemon.instance",
+            "must be a non-empty name of at most 100 printable characters",
+        );
+    }
+    let schedule = Schedule::parse_in(&daemon.schedule, zone)
         .map_err(|e| found.global("daemon.schedule", e))
+        .ok();
+    schedule.zip(database)
+}
+
+/// `hostname-PID`: unique among running instances, readable in logs.
+fn default_instance() -> String {
+    let host = nix::unistd::gethostname()
         .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "herald".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 /// How messages name an entry: its name, or `#3` when it has none.

@@ -9,7 +9,6 @@
 //! database is read on the blocking pool with its own read-only connection,
 //! like every read command: serving never touches the writer.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -29,7 +28,7 @@ const MAX_ITEMS: usize = 1000;
 /// in effect (a reload sends the new one).
 #[derive(Debug, Clone)]
 pub(crate) struct FeedServer {
-    pub database: PathBuf,
+    pub database: crate::storage::Location,
     pub config: watch::Receiver<Arc<Config>>,
 }
 
@@ -139,7 +138,7 @@ impl FeedServer {
 
 /// The whole answer for one request (blocking: it reads SQLite).
 fn render(
-    database: &std::path::Path,
+    database: &crate::storage::Location,
     config: &Config,
     document: Document,
     query: Option<&str>,

@@ -98,7 +98,8 @@ struct Supervisor {
 /// The database, the scheduler, the HTTP client or the metrics listener
 /// could not start, or the database writer stopped while running.
 pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Result<Exit> {
-    let storage = Storage::open(&config.daemon.database, Role::Daemon).await?;
+    let storage =
+        Storage::open_as(&config.daemon.database, Role::Daemon, config.identity()).await?;
     let (ticks_tx, mut ticks) = mpsc::channel(TICK_BACKLOG);
     let scheduler = Scheduler::start(&config.schedules(), ticks_tx).await?;
     let shutdown = Shutdown::new();
@@ -166,7 +167,8 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
     info!(
         sources = sup.config.enabled_sources().len(),
         schedules = ?schedules,
-        database = %sup.storage.path().display(),
+        database = %sup.storage.location(),
+        instance = %sup.config.daemon.instance,
         workers = sup.config.daemon.workers,
         "herald started"
     );
@@ -179,7 +181,14 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
     notify::ready("started, waiting for the first round");
     if sup.config.daemon.run_on_start {
         let all = sup.config.enabled_sources();
-        sup.start_round(all, "start".to_owned(), Spread::default());
+        // On a shared database the start round fetches what is due now:
+        // instances starting together do not each fetch everything.
+        sup.start_round(
+            all,
+            "start".to_owned(),
+            Spread::default(),
+            Some(chrono::Utc::now()),
+        );
     }
 
     let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
@@ -193,7 +202,7 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
                 Some(Control::RunNow) => {
                     info!("running every source now, as asked (SIGUSR1)");
                     let all = sup.config.enabled_sources();
-                    sup.start_round(all, "now".to_owned(), Spread::default());
+                    sup.start_round(all, "now".to_owned(), Spread::default(), None);
                 }
             },
             Some(tick) = ticks.recv() => sup.tick(&tick),
@@ -312,12 +321,19 @@ impl Supervisor {
     fn tick(&mut self, tick: &RoundTick) {
         let due = self.config.sources_on(&tick.schedule);
         let spread = Spread(self.config.daemon.spread);
-        self.start_round(due, tick.schedule.describe(), spread);
+        self.start_round(due, tick.schedule.describe(), spread, Some(tick.at));
     }
 
     /// Starts a round for `sources`, skipping (and recording) those still
-    /// busy; a scheduled round spreads its starts over `spread`.
-    fn start_round(&mut self, sources: Vec<Arc<SourceSpec>>, trigger: String, spread: Spread) {
+    /// busy; a scheduled round spreads its starts over `spread`, and on a
+    /// shared database fetches only what is due by `slot`.
+    fn start_round(
+        &mut self,
+        sources: Vec<Arc<SourceSpec>>,
+        trigger: String,
+        spread: Spread,
+        slot: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
         if sources.is_empty() || self.shutdown.is_begun() {
             return;
         }
@@ -329,7 +345,7 @@ impl Supervisor {
         self.busy.extend(names.iter().cloned());
         let runner = self.runner.clone();
         self.rounds.spawn(async move {
-            let result = runner.run_spread(&due, &busy, &trigger, spread).await;
+            let result = runner.run_slot(&due, &busy, &trigger, spread, slot).await;
             RoundDone {
                 sources: names,
                 result,
@@ -393,8 +409,8 @@ impl Supervisor {
         let diff = ConfigDiff::between(&old, &new);
         if new.daemon.database != old.daemon.database {
             warn!(
-                running = %old.daemon.database.display(),
-                configured = %new.daemon.database.display(),
+                running = %old.daemon.database,
+                configured = %new.daemon.database,
                 "daemon.database cannot change while running; restart herald to switch"
             );
             new.daemon.database = old.daemon.database.clone();
@@ -462,7 +478,7 @@ impl Supervisor {
             })
             .cloned()
             .collect();
-        self.start_round(arrived, "reload".to_owned(), Spread::default());
+        self.start_round(arrived, "reload".to_owned(), Spread::default(), None);
         ReloadOutcome::Applied(diff)
     }
 

@@ -30,7 +30,7 @@ use crate::model::http::FetchRequest;
 use crate::model::outcome::{BreakerState, FetchOutcome, FetchStatus, SkipReason, SourceMemory};
 use crate::model::schedule::spread_offset;
 use crate::model::source::SourceSpec;
-use crate::storage::{RoundSummary, Storage, StorageError, Stored};
+use crate::storage::{ClaimRequest, Claimed, RoundSummary, Storage, StorageError, Stored};
 
 /// How rounds run: the `[daemon]` values a round needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +214,101 @@ impl RoundRunner {
         updates
     }
 
+    /// Claims the next batch of `claims` (everything, on SQLite): the
+    /// names this instance fetches, with their state.
+    async fn claim_next(
+        &self,
+        claims: &mut Claims,
+        by_name: &HashMap<&str, &Arc<SourceSpec>>,
+    ) -> Result<Claimed, StorageError> {
+        if claims.waiting.is_empty() {
+            claims.exhausted = true;
+            return Ok(Claimed::default());
+        }
+        // Once fetched, a source is next due at its schedule's next firing
+        // after this slot (after now, for an unscheduled round).
+        let base = claims.slot.unwrap_or_else(Utc::now);
+        let request = ClaimRequest {
+            candidates: claims
+                .waiting
+                .iter()
+                .map(|spec| (spec.name.clone(), spec.schedule.next_after(base)))
+                .collect(),
+            slot: claims.slot,
+            limit: claims.batch,
+            since: claims.since,
+        };
+        let claimed = self.storage.claim(&request).await?;
+        let taken: HashSet<&str> = claimed.names.iter().map(String::as_str).collect();
+        claims
+            .waiting
+            .retain(|spec| !taken.contains(spec.name.as_str()));
+        if claimed.names.is_empty() || claims.waiting.is_empty() {
+            claims.exhausted = true;
+        }
+        // Only names this round knows (a claim returns nothing else).
+        debug_assert!(
+            claimed
+                .names
+                .iter()
+                .all(|n| by_name.contains_key(n.as_str()))
+        );
+        Ok(claimed)
+    }
+
+    /// Turns a claimed batch into jobs: what earlier rounds taught us
+    /// (breaker, rate limit, server hints, host backoff) decides who is
+    /// fetched at all; the others are answered as skipped at once.
+    fn plan_batch(
+        &self,
+        plan: &Plan,
+        by_name: &HashMap<&str, &Arc<SourceSpec>>,
+        claimed: &Claimed,
+        reply: &mpsc::UnboundedSender<JobReply>,
+        (now, started, spread): (DateTime<Utc>, Instant, Duration),
+    ) {
+        let mut jobs = Vec::with_capacity(claimed.names.len());
+        for name in &claimed.names {
+            let Some(source) = by_name.get(name.as_str()) else {
+                continue;
+            };
+            let mut memory = claimed
+                .memories
+                .sources
+                .get(name)
+                .cloned()
+                .unwrap_or_default();
+            let host = memory
+                .moved_to
+                .as_ref()
+                .map_or_else(|| host_key(&source.source.request().url), host_key);
+            memory.host_backoff = claimed.memories.hosts.get(&host).cloned();
+            let skip = breaker::skip_reason(
+                &memory,
+                source.rate_limit,
+                source.respect_server_hints,
+                now,
+                self.forced,
+            );
+            if let Some(reason) = skip {
+                debug!(source = %source.name, %reason, "skipped");
+                let _ = reply.send(JobReply::Source(Box::new(FetchOutcome::skipped(
+                    &source.name,
+                    reason,
+                ))));
+                continue;
+            }
+            let mut job = plan.job(Arc::clone(source), None, memory);
+            if !spread.is_zero() {
+                job.not_before = Some(started + spread_offset(&source.name, spread));
+            }
+            jobs.push(job);
+        }
+        // A host's jobs wait in order: earliest start first.
+        jobs.sort_by_key(|job| job.not_before);
+        enqueue(plan, jobs);
+    }
+
     /// Fetches `sources` concurrently and stores what they return. Sources
     /// named in `busy` are recorded as skipped (their previous round is still
     /// running). `trigger` says why the round ran (`once`, `start`, a cron
@@ -246,6 +341,25 @@ impl RoundRunner {
         trigger: &str,
         spread: Spread,
     ) -> Result<RoundReport, StorageError> {
+        self.run_slot(sources, busy, trigger, spread, None).await
+    }
+
+    /// As [`RoundRunner::run_spread`], for the schedule firing at `slot`.
+    /// On a shared database the round fetches only what it claims: sources
+    /// due by `slot` (any not leased elsewhere when `slot` is `None`), in
+    /// batches of about twice the pool, claiming the next batch when half
+    /// of the last is done, so instances ticking together divide the work.
+    ///
+    /// # Errors
+    /// As [`RoundRunner::run`].
+    pub async fn run_slot(
+        &self,
+        sources: &[Arc<SourceSpec>],
+        busy: &[String],
+        trigger: &str,
+        spread: Spread,
+        slot: Option<DateTime<Utc>>,
+    ) -> Result<RoundReport, StorageError> {
         let started = Instant::now();
         let started_at = Utc::now();
         let round_id = self
@@ -255,7 +369,7 @@ impl RoundRunner {
         let span = tracing::info_span!("round", round_id);
         self.run_inner(
             round_id,
-            (started, started_at, spread.0),
+            (started, started_at, spread.0, slot),
             sources,
             busy,
             trigger,
@@ -267,7 +381,12 @@ impl RoundRunner {
     async fn run_inner(
         &self,
         round_id: i64,
-        (started, started_at, spread): (Instant, DateTime<Utc>, Duration),
+        (started, started_at, spread, slot): (
+            Instant,
+            DateTime<Utc>,
+            Duration,
+            Option<DateTime<Utc>>,
+        ),
         sources: &[Arc<SourceSpec>],
         busy: &[String],
         trigger: &str,
@@ -314,51 +433,30 @@ impl RoundRunner {
             .max()
             .and_then(|window| chrono::Duration::from_std(window).ok())
             .map(|window| now - window);
-        let memories = self.storage.source_memory(since).await?;
-        let before = memories.sources;
-        let mut jobs = Vec::with_capacity(sources.len());
-        for source in sources {
-            let mut memory = before.get(&source.name).cloned().unwrap_or_default();
-            let host = memory
-                .moved_to
-                .as_ref()
-                .map_or_else(|| host_key(&source.source.request().url), host_key);
-            memory.host_backoff = memories.hosts.get(&host).cloned();
-            let skip = breaker::skip_reason(
-                &memory,
-                source.rate_limit,
-                source.respect_server_hints,
-                now,
-                self.forced,
-            );
-            if let Some(reason) = skip {
-                debug!(source = %source.name, %reason, "skipped");
-                let _ = reply.send(JobReply::Source(Box::new(FetchOutcome::skipped(
-                    &source.name,
-                    reason,
-                ))));
-                continue;
-            }
-            let mut job = plan.job(Arc::clone(source), None, memory);
-            if !spread.is_zero() {
-                job.not_before = Some(started + spread_offset(&source.name, spread));
-            }
-            jobs.push(job);
-        }
-        // A host's jobs wait in order: earliest start first.
-        jobs.sort_by_key(|job| job.not_before);
-        enqueue(&plan, jobs);
-
+        let by_name: HashMap<&str, &Arc<SourceSpec>> =
+            sources.iter().map(|s| (s.name.as_str(), s)).collect();
+        // What is not claimed yet, in config order (SQLite: claimed at once).
+        let mut claims = Claims {
+            waiting: sources.to_vec(),
+            batch: if self.storage.is_shared() {
+                (self.settings.workers * 2).max(16)
+            } else {
+                sources.len().max(1)
+            },
+            slot,
+            since,
+            exhausted: false,
+        };
+        let mut before: HashMap<String, SourceMemory> = HashMap::new();
+        let mut unanswered: HashSet<String> = busy.iter().cloned().collect();
+        let timing = (now, started, spread);
+        let claimed = self.claim_next(&mut claims, &by_name).await?;
+        self.plan_batch(&plan, &by_name, &claimed, &reply, timing);
+        unanswered.extend(claimed.names.iter().cloned());
+        before.extend(claimed.memories.sources);
         // Every job answers exactly once, so counting the sources still open
         // tells when the round is complete (the channel itself never closes:
         // this task keeps a sender to hand to follow-up enqueuers).
-        let by_name: HashMap<&str, &Arc<SourceSpec>> =
-            sources.iter().map(|s| (s.name.as_str(), s)).collect();
-        let mut unanswered: HashSet<String> = sources
-            .iter()
-            .map(|s| s.name.clone())
-            .chain(busy.iter().cloned())
-            .collect();
         let mut gathering: HashMap<String, Gathering> = HashMap::new();
         let mut pending = Vec::with_capacity(unanswered.len());
         let mut verdicts = Vec::with_capacity(unanswered.len());
@@ -368,7 +466,18 @@ impl RoundRunner {
         // says which sources went unanswered, instead of waiting forever.
         let net = tokio::time::sleep_until(deadline + ANSWER_GRACE);
         tokio::pin!(net);
-        while !unanswered.is_empty() {
+        loop {
+            // A shared database: claim the next batch when half of the
+            // last one is done.
+            if !claims.exhausted && unanswered.len() <= claims.batch / 2 {
+                let claimed = self.claim_next(&mut claims, &by_name).await?;
+                self.plan_batch(&plan, &by_name, &claimed, &reply, timing);
+                unanswered.extend(claimed.names.iter().cloned());
+                before.extend(claimed.memories.sources);
+            }
+            if unanswered.is_empty() {
+                break;
+            }
             let message = tokio::select! {
                 message = replies.recv() => message,
                 () = &mut net => None,
@@ -496,6 +605,16 @@ impl RoundRunner {
         );
         Ok(report)
     }
+}
+
+/// A round's sources not claimed yet (see [`RoundRunner::run_slot`]).
+struct Claims {
+    waiting: Vec<Arc<SourceSpec>>,
+    batch: usize,
+    slot: Option<DateTime<Utc>>,
+    since: Option<DateTime<Utc>>,
+    /// The store has nothing more for this round.
+    exhausted: bool,
 }
 
 /// What turns sources into jobs for one round.

@@ -1,32 +1,91 @@
 //! Storage: the interface the rest of herald calls to keep what rounds
-//! fetch and to read it back. The one backend today is SQLite ([`sqlite`],
-//! the only module that names rusqlite); a second store plugs in behind
-//! [`Storage`] (writes, from async code) and [`Reader`] (the read commands),
-//! and nothing outside this folder changes.
+//! fetch and to read it back, whichever store [`Location`] names: SQLite
+//! (`sqlite`, the only module that names rusqlite) or PostgreSQL
+//! (`postgres`, the only one that names tokio-postgres). Both sit behind
+//! [`Storage`] (writes, from async code) and [`Reader`] (the read
+//! commands); nothing outside this folder knows which one it talks to,
+//! except where sharing shows: [`Storage::claim`] leases sources on a
+//! shared database.
 //!
-//! Writes go through one writer thread (see `sqlite/writer.rs`), so the async
-//! runtime never blocks on disk; reads open their own read-only connection,
-//! safe next to a running daemon.
+//! SQLite writes go through one writer thread (see `sqlite/writer.rs`), so
+//! the async runtime never blocks on disk; PostgreSQL writes run on a
+//! connection pool. Reads open their own connection, safe next to a
+//! running daemon.
 
+mod location;
+mod postgres;
 mod rows;
 mod sqlite;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use location::{Location, LocationError, PostgresTarget};
 pub use rows::{
-    ArticleFilter, Memories, NotifyClaim, PruneReport, RoundId, RoundRow, RoundSummary, SourceRow,
-    SourceStats, Stored, StoredArticle,
+    ArticleFilter, ClaimRequest, Claimed, Memories, NotifyClaim, PruneReport, RoundId, RoundRow,
+    RoundSummary, SourceRow, SourceStats, Stored, StoredArticle,
 };
 
 use crate::model::http::Validators;
 use crate::model::outcome::FetchOutcome;
 use crate::model::retention::RetentionPolicy;
 
-/// The schema version a fully migrated database reports.
+/// The schema version a fully migrated SQLite database reports.
 pub const CURRENT_VERSION: i64 = sqlite::schema::CURRENT_VERSION;
+
+/// The schema version a fully migrated database at `location` reports.
+pub fn current_version(location: &Location) -> i64 {
+    match location {
+        Location::Sqlite(_) => sqlite::schema::CURRENT_VERSION,
+        Location::Postgres(_) => postgres::schema::CURRENT_VERSION,
+    }
+}
+
+/// Who this process is to a shared database: its name on rounds, fetches
+/// and leases, the digest of its config (instances with different configs
+/// are warned about), and how long its leases last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `[daemon] instance` (hostname and PID by default).
+    pub name: String,
+    /// A hash of the config's sources and schedules.
+    pub config_digest: String,
+    /// `[daemon] lease`: a killed instance's sources are fetched by others
+    /// after this.
+    pub lease: Duration,
+    /// Connections in the pool (PostgreSQL).
+    pub connections: usize,
+}
+
+impl Identity {
+    /// An identity for tools and tests: hostname and PID, no digest.
+    pub fn anonymous() -> Identity {
+        Identity {
+            name: format!("herald-{}", std::process::id()),
+            config_digest: String::new(),
+            lease: Duration::from_secs(300),
+            connections: 8,
+        }
+    }
+}
+
+/// An instance a shared database has seen (`herald check`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InstanceRow {
+    /// Its `[daemon] instance`.
+    pub name: String,
+    /// Its config digest.
+    pub config_digest: String,
+    /// The herald version it ran.
+    pub version: String,
+    /// When it was last seen (ISO-8601 UTC).
+    pub seen_at: String,
+    /// Not stopped cleanly (running, or killed).
+    pub running: bool,
+}
 
 /// Why the database could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +107,40 @@ pub enum StorageError {
     /// A statement failed.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A PostgreSQL statement failed (the server's message).
+    #[error("database: {0}")]
+    Postgres(String),
+    /// The PostgreSQL server could not be reached or refused herald.
+    #[error("{location}: cannot connect: {reason}")]
+    Connect {
+        /// The server, without its password.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+    /// A shared database herald has never written to.
+    #[error(
+        "no herald data yet at {location}: has `herald run` or `herald once` run with this config?"
+    )]
+    Empty {
+        /// The server, without its password.
+        location: String,
+    },
+    /// A newer herald migrated the database: this one refuses to touch it.
+    #[error(
+        "{location}: database schema version {version} is newer than this herald understands ({known}); upgrade herald on every instance"
+    )]
+    Newer {
+        /// The database.
+        location: String,
+        /// Its schema version.
+        version: i64,
+        /// The newest this herald knows.
+        known: i64,
+    },
+    /// What only one of the stores can do.
+    #[error("{0}")]
+    Unsupported(String),
     /// The writer thread has stopped (closed, or it panicked).
     #[error("database writer has stopped")]
     WriterGone,
@@ -171,21 +264,53 @@ fn in_use_message(path: &Path, pid: Option<u32>, holder: Option<Role>, wanted: R
 /// (and the state a round reads before it starts) goes through it.
 #[derive(Debug, Clone)]
 pub struct Storage {
-    writer: sqlite::writer::Writer,
-    path: PathBuf,
+    backend: Backend,
+    location: Location,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(sqlite::writer::Writer),
+    Postgres(postgres::Store),
 }
 
 impl Storage {
-    /// Takes the database's one-writer lock as `role`, opens (creating and
-    /// migrating if needed) the database and starts its writer.
+    /// Opens the database at `location` for `role` as an anonymous
+    /// instance: see [`Storage::open_as`].
     ///
     /// # Errors
-    /// [`StorageError::InUse`] when another herald writes it; the file
-    /// cannot be opened, created or migrated.
-    pub async fn open(path: &Path, role: Role) -> Result<Storage, StorageError> {
+    /// As [`Storage::open_as`].
+    pub async fn open(location: &Location, role: Role) -> Result<Storage, StorageError> {
+        Self::open_as(location, role, Identity::anonymous()).await
+    }
+
+    /// Opens the database as `identity`. SQLite: takes the file's
+    /// one-writer lock as `role`, creates and migrates it if needed, and
+    /// starts its writer. PostgreSQL: connects a pool, migrates under an
+    /// advisory lock (one instance migrates, the others wait and find it
+    /// done), and registers the instance.
+    ///
+    /// # Errors
+    /// [`StorageError::InUse`] when another herald writes the SQLite file;
+    /// the database cannot be reached, opened, created or migrated;
+    /// [`StorageError::Newer`] for a schema from a newer herald.
+    pub async fn open_as(
+        location: &Location,
+        role: Role,
+        identity: Identity,
+    ) -> Result<Storage, StorageError> {
+        let backend = match location {
+            Location::Sqlite(path) => {
+                Backend::Sqlite(sqlite::writer::Writer::open(path, role, &identity.name).await?)
+            }
+            Location::Postgres(target) => {
+                let connections = identity.connections;
+                Backend::Postgres(postgres::Store::open(target, identity, connections).await?)
+            }
+        };
         Ok(Storage {
-            writer: sqlite::writer::Writer::open(path, role).await?,
-            path: path.to_path_buf(),
+            backend,
+            location: location.clone(),
         })
     }
 
@@ -198,8 +323,10 @@ impl Storage {
     /// As [`Storage::open`], or `live` cannot be attached and read.
     pub async fn open_shadow(scratch: &Path, live: &Path) -> Result<Storage, StorageError> {
         Ok(Storage {
-            writer: sqlite::writer::Writer::open_shadow(scratch, live).await?,
-            path: scratch.to_path_buf(),
+            backend: Backend::Sqlite(
+                sqlite::writer::Writer::open_shadow(scratch, live, "dry-run").await?,
+            ),
+            location: Location::Sqlite(scratch.to_path_buf()),
         })
     }
 
@@ -207,12 +334,19 @@ impl Storage {
     /// waiting are answered [`StorageError::Locked`] (and reported as not
     /// stored). Called when a shutdown's grace period or a `once` round ends.
     pub fn give_up_waiting(&self) {
-        self.writer.give_up_waiting();
+        if let Backend::Sqlite(writer) = &self.backend {
+            writer.give_up_waiting();
+        }
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the database is (shown without a password).
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Whether several instances share it: rounds then claim their sources.
+    pub fn is_shared(&self) -> bool {
+        self.location.is_shared()
     }
 
     /// Records the start of a round and returns its id.
@@ -224,7 +358,10 @@ impl Storage {
         trigger: &str,
         planned: usize,
     ) -> Result<RoundId, StorageError> {
-        self.writer.begin_round(trigger, planned).await
+        match &self.backend {
+            Backend::Sqlite(writer) => writer.begin_round(trigger, planned).await,
+            Backend::Postgres(store) => store.begin_round(trigger, planned).await,
+        }
     }
 
     /// Stores one fetch (its row, its articles, the source's state) atomically.
@@ -233,9 +370,12 @@ impl Storage {
         &self,
         round_id: RoundId,
         outcome: FetchOutcome,
-    ) -> impl std::future::Future<Output = Result<Stored, StorageError>> + Send + 'static + use<>
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Stored, StorageError>> + Send>>
     {
-        self.writer.commit_fetch(round_id, outcome)
+        match &self.backend {
+            Backend::Sqlite(writer) => Box::pin(writer.commit_fetch(round_id, outcome)),
+            Backend::Postgres(store) => Box::pin(store.commit_fetch(round_id, outcome)),
+        }
     }
 
     /// Every source's persisted state (validators, moves, breaker), with the
@@ -247,7 +387,26 @@ impl Storage {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<Memories, StorageError> {
-        self.writer.source_memory(since).await
+        match &self.backend {
+            Backend::Sqlite(writer) => writer.source_memory(since).await,
+            Backend::Postgres(store) => store.source_memory(since).await,
+        }
+    }
+
+    /// The candidates this instance fetches now, with their state. SQLite
+    /// has one writer: every candidate is its own. A shared database
+    /// leases at most `request.limit` due ones no other instance holds.
+    ///
+    /// # Errors
+    /// The read or the lease failed, or the writer has stopped.
+    pub async fn claim(&self, request: &ClaimRequest) -> Result<Claimed, StorageError> {
+        match &self.backend {
+            Backend::Sqlite(writer) => Ok(Claimed {
+                names: request.candidates.iter().map(|(n, _)| n.clone()).collect(),
+                memories: writer.source_memory(request.since).await?,
+            }),
+            Backend::Postgres(store) => store.claim(request).await,
+        }
     }
 
     /// A `[[notify]]` rule's new matches, recorded as announced before they
@@ -259,7 +418,10 @@ impl Storage {
         &self,
         claim: NotifyClaim,
     ) -> Result<Vec<StoredArticle>, StorageError> {
-        self.writer.claim_notifications(claim).await
+        match &self.backend {
+            Backend::Sqlite(writer) => writer.claim_notifications(claim).await,
+            Backend::Postgres(store) => store.claim_notifications(claim).await,
+        }
     }
 
     /// Records a round's totals and the breaker states it changed.
@@ -267,14 +429,17 @@ impl Storage {
     /// # Errors
     /// The write failed, or the writer has stopped.
     pub async fn finish_round(&self, summary: RoundSummary) -> Result<(), StorageError> {
-        self.writer.finish_round(summary).await
+        match &self.backend {
+            Backend::Sqlite(writer) => writer.finish_round(summary).await,
+            Backend::Postgres(store) => store.finish_round(summary).await,
+        }
     }
 
     /// Removes the articles no source served within its `keep` and the
     /// history older than `keep_history` (or, `dry_run`, only counts them),
-    /// in short transactions, then hands free space back to the file
-    /// system where the file allows it; `vacuum` then rewrites the whole
-    /// file once (compact, and incremental auto-vacuum from then on).
+    /// in short transactions, then hands free space back where the store
+    /// allows it; `vacuum` then compacts (SQLite: rewrites the file once;
+    /// PostgreSQL: `VACUUM (ANALYZE)`).
     ///
     /// # Errors
     /// A step failed (what was removed before it stays removed), or the
@@ -285,23 +450,34 @@ impl Storage {
         dry_run: bool,
         vacuum: bool,
     ) -> Result<PruneReport, StorageError> {
-        self.writer.prune(policy, dry_run, vacuum).await
+        match &self.backend {
+            Backend::Sqlite(writer) => writer.prune(policy, dry_run, vacuum).await,
+            Backend::Postgres(store) => store.prune(policy, dry_run, vacuum).await,
+        }
     }
 
-    /// Lets the writer prune by `policy` in its idle moments (a step of a
-    /// few tens of milliseconds at a time), at most once an hour: what the
-    /// daemon asks after every round.
+    /// Prunes by `policy` in idle moments, at most once an hour (on a
+    /// shared database, one instance at a time): what the daemon asks
+    /// after every round.
     pub fn prune_when_idle(&self, policy: RetentionPolicy) {
-        self.writer.prune_when_idle(policy);
+        match &self.backend {
+            Backend::Sqlite(writer) => writer.prune_when_idle(policy),
+            Backend::Postgres(store) => store.prune_when_idle(policy),
+        }
     }
 
-    /// Waits for every queued write, checkpoints the WAL and stops the writer.
-    /// Other clones of this handle get [`StorageError::WriterGone`] afterwards.
+    /// Waits for every queued write and closes: SQLite checkpoints the WAL
+    /// and stops the writer; PostgreSQL gives back this instance's leases.
+    /// Other clones of this handle get [`StorageError::WriterGone`]
+    /// afterwards (SQLite).
     ///
     /// # Errors
-    /// The checkpoint failed, or the writer had already stopped.
+    /// The last write failed, or the writer had already stopped.
     pub async fn close(self) -> Result<(), StorageError> {
-        self.writer.close().await
+        match self.backend {
+            Backend::Sqlite(writer) => writer.close().await,
+            Backend::Postgres(store) => store.close().await,
+        }
     }
 }
 
@@ -310,28 +486,55 @@ impl Storage {
 /// no async runtime.
 #[derive(Debug)]
 pub struct Reader {
-    conn: rusqlite::Connection,
-    path: PathBuf,
+    backend: ReadBackend,
+    location: Location,
+}
+
+#[derive(Debug)]
+enum ReadBackend {
+    Sqlite(rusqlite::Connection),
+    Postgres(postgres::Reader),
 }
 
 impl Reader {
-    /// Opens the database at `path` read-only.
+    /// Opens the database at `location` for reading.
     ///
     /// # Errors
-    /// The file does not exist or cannot be read.
-    pub fn open(path: &Path) -> Result<Reader, StorageError> {
+    /// The file does not exist or cannot be read; the server cannot be
+    /// reached, or herald has never written to it.
+    pub fn open(location: &Location) -> Result<Reader, StorageError> {
+        let backend = match location {
+            Location::Sqlite(path) => ReadBackend::Sqlite(sqlite::open_read_only(path)?),
+            Location::Postgres(target) => {
+                let reader = postgres::Reader::open(target)?;
+                if reader.run(postgres::schema::version)? == 0 {
+                    return Err(StorageError::Empty {
+                        location: location.to_string(),
+                    });
+                }
+                ReadBackend::Postgres(reader)
+            }
+        };
         Ok(Reader {
-            conn: sqlite::open_read_only(path)?,
-            path: path.to_path_buf(),
+            backend,
+            location: location.clone(),
         })
     }
 
-    /// The schema version of the file (0 for an empty one).
+    /// Where it reads (shown without a password).
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The schema version (0 for an empty database).
     ///
     /// # Errors
-    /// The file cannot be read.
+    /// The database cannot be read.
     pub fn schema_version(&self) -> Result<i64, StorageError> {
-        Ok(sqlite::schema::version(&self.conn)?)
+        match &self.backend {
+            ReadBackend::Sqlite(conn) => Ok(sqlite::schema::version(conn)?),
+            ReadBackend::Postgres(reader) => Ok(reader.run(postgres::schema::version)?),
+        }
     }
 
     /// Newest first (by publication, else fetch time), one line per story:
@@ -340,10 +543,16 @@ impl Reader {
     /// # Errors
     /// The query failed.
     pub fn latest(&self, filter: &ArticleFilter) -> Result<Vec<StoredArticle>, StorageError> {
-        Ok(sqlite::reads::latest(&self.conn, filter)?)
+        match &self.backend {
+            ReadBackend::Sqlite(conn) => Ok(sqlite::reads::latest(conn, filter)?),
+            ReadBackend::Postgres(reader) => {
+                Ok(reader.run(|c| postgres::reads::latest(c, filter))?)
+            }
+        }
     }
 
-    /// Full-text search, best match first, then newest.
+    /// Full-text search, best match first (a title hit over a summary
+    /// hit), then newest.
     ///
     /// # Errors
     /// [`StorageError::BadQuery`] for a query FTS5 cannot parse;
@@ -354,28 +563,40 @@ impl Reader {
         limit: usize,
         sources: &[String],
     ) -> Result<Vec<StoredArticle>, StorageError> {
-        let version = sqlite::schema::version(&self.conn)?;
-        if version < 2 {
-            return Err(StorageError::Outdated {
-                path: self.path.clone(),
-                version,
-                needed: 2,
-            });
+        match &self.backend {
+            ReadBackend::Sqlite(conn) => {
+                let version = sqlite::schema::version(conn)?;
+                if version < 2 {
+                    return Err(StorageError::Outdated {
+                        path: self.location.to_string().into(),
+                        version,
+                        needed: 2,
+                    });
+                }
+                sqlite::reads::search(conn, query, limit, sources)
+            }
+            ReadBackend::Postgres(reader) => {
+                reader.run(|c| postgres::reads::search(c, query, limit, sources))
+            }
         }
-        sqlite::reads::search(&self.conn, query, limit, sources)
     }
 
-    /// How many stored articles the full-text index does not hold yet (the
-    /// writer adds them when idle and before each round): what a search
-    /// right now would miss.
+    /// How many stored articles the full-text index does not hold yet
+    /// (SQLite's writer adds them when idle and before each round): what a
+    /// search right now would miss. PostgreSQL indexes as it stores: 0.
     ///
     /// # Errors
     /// The database cannot be read.
     pub fn unsearchable(&self) -> Result<u64, StorageError> {
-        if sqlite::schema::version(&self.conn)? < 5 {
-            return Ok(0);
+        match &self.backend {
+            ReadBackend::Sqlite(conn) => {
+                if sqlite::schema::version(conn)? < 5 {
+                    return Ok(0);
+                }
+                Ok(sqlite::reads::unindexed(conn)?)
+            }
+            ReadBackend::Postgres(_) => Ok(0),
         }
-        Ok(sqlite::reads::unindexed(&self.conn)?)
     }
 
     /// The state of every source the database has seen, by name.
@@ -383,7 +604,10 @@ impl Reader {
     /// # Errors
     /// The query failed.
     pub fn sources(&self) -> Result<HashMap<String, SourceRow>, StorageError> {
-        Ok(sqlite::reads::sources(&self.conn)?)
+        match &self.backend {
+            ReadBackend::Sqlite(conn) => Ok(sqlite::reads::sources(conn)?),
+            ReadBackend::Postgres(reader) => Ok(reader.run(postgres::reads::sources)?),
+        }
     }
 
     /// The most recent `limit` finished rounds, newest first.
@@ -391,7 +615,10 @@ impl Reader {
     /// # Errors
     /// The query failed.
     pub fn rounds(&self, limit: usize) -> Result<Vec<RoundRow>, StorageError> {
-        Ok(sqlite::reads::rounds(&self.conn, limit)?)
+        match &self.backend {
+            ReadBackend::Sqlite(conn) => Ok(sqlite::reads::rounds(conn, limit)?),
+            ReadBackend::Postgres(reader) => Ok(reader.run(|c| postgres::reads::rounds(c, limit))?),
+        }
     }
 
     /// Per-source latency and failure rate over rounds ≥ `from_round`.
@@ -399,7 +626,12 @@ impl Reader {
     /// # Errors
     /// The query failed.
     pub fn source_stats(&self, from_round: RoundId) -> Result<Vec<SourceStats>, StorageError> {
-        Ok(sqlite::reads::source_stats(&self.conn, from_round)?)
+        match &self.backend {
+            ReadBackend::Sqlite(conn) => Ok(sqlite::reads::source_stats(conn, from_round)?),
+            ReadBackend::Postgres(reader) => {
+                Ok(reader.run(|c| postgres::reads::source_stats(c, from_round))?)
+            }
+        }
     }
 
     /// When the newest article was fetched, for feed `updated` stamps.
@@ -407,7 +639,10 @@ impl Reader {
     /// # Errors
     /// The query failed.
     pub fn newest_fetch(&self) -> Result<Option<String>, StorageError> {
-        Ok(sqlite::reads::newest_fetch(&self.conn)?)
+        match &self.backend {
+            ReadBackend::Sqlite(conn) => Ok(sqlite::reads::newest_fetch(conn)?),
+            ReadBackend::Postgres(reader) => Ok(reader.run(postgres::reads::newest_fetch)?),
+        }
     }
 
     /// The validators and remembered move stored for `source`, to send what
@@ -419,7 +654,24 @@ impl Reader {
         &self,
         source: &str,
     ) -> Result<(Option<Validators>, Option<String>), StorageError> {
-        Ok(sqlite::reads::validators_of(&self.conn, source)?)
+        match &self.backend {
+            ReadBackend::Sqlite(conn) => Ok(sqlite::reads::validators_of(conn, source)?),
+            ReadBackend::Postgres(reader) => {
+                Ok(reader.run(|c| postgres::reads::validators_of(c, source))?)
+            }
+        }
+    }
+
+    /// The instances a shared database has seen, newest first (none for
+    /// SQLite: one writer, no names to compare).
+    ///
+    /// # Errors
+    /// The query failed.
+    pub fn instances(&self) -> Result<Vec<InstanceRow>, StorageError> {
+        match &self.backend {
+            ReadBackend::Sqlite(_) => Ok(Vec::new()),
+            ReadBackend::Postgres(reader) => reader.instances(),
+        }
     }
 }
 

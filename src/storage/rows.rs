@@ -198,6 +198,9 @@ pub struct SourceRow {
     /// Items its filters kept out in its most recent fetch.
     #[serde(default)]
     pub last_filtered: Option<i64>,
+    /// The instance that made its most recent fetch (`[daemon] instance`).
+    #[serde(default)]
+    pub last_instance: Option<String>,
     /// What the parser had to repair in its last answered fetch.
     pub warnings: Vec<String>,
 }
@@ -240,4 +243,166 @@ pub struct SourceStats {
     pub avg_elapsed_ms: f64,
     /// Share of fetches that failed or timed out (skips not counted).
     pub failure_rate: f64,
+}
+
+/// ISO-8601 UTC with second precision: sorts as text, reads as a date
+/// (both stores keep times this way).
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A stored time back; `None` for none or one that does not parse.
+pub(crate) fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
+    text.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A list as a JSON array, or NULL when it is empty.
+pub(crate) fn json_list(list: &[String]) -> Option<String> {
+    (!list.is_empty())
+        .then(|| serde_json::to_string(list).ok())
+        .flatten()
+}
+
+/// The columns of a `sources` row a round needs, as both stores read them.
+pub(crate) struct MemoryColumns {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub moved_to: Option<String>,
+    pub consecutive_failures: u32,
+    pub paused_until: Option<String>,
+    pub gone_at: Option<String>,
+    pub next_check_at: Option<String>,
+    pub next_check_reason: Option<String>,
+}
+
+impl MemoryColumns {
+    /// What a round knows of the source (recent requests and host backoff
+    /// are filled in by the caller).
+    pub(crate) fn into_memory(self) -> crate::model::outcome::SourceMemory {
+        let validators = (self.etag.is_some() || self.last_modified.is_some()).then_some(
+            crate::model::http::Validators {
+                etag: self.etag,
+                last_modified: self.last_modified,
+            },
+        );
+        crate::model::outcome::SourceMemory {
+            validators,
+            moved_to: self.moved_to.and_then(|u| url::Url::parse(&u).ok()),
+            consecutive_failures: self.consecutive_failures,
+            paused_until: parse_time(self.paused_until),
+            gone_at: parse_time(self.gone_at),
+            recent_requests: Vec::new(),
+            next_check: parse_time(self.next_check_at).zip(self.next_check_reason),
+            host_backoff: None,
+        }
+    }
+}
+
+/// The stored JSON list of categories and the enclosure columns, as an
+/// article carries them.
+pub(crate) fn decode_extras(
+    categories: Option<String>,
+    enclosure_url: Option<String>,
+    enclosure_type: Option<String>,
+    enclosure_length: Option<i64>,
+) -> (Vec<String>, Option<crate::model::article::Enclosure>) {
+    (
+        categories
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default(),
+        enclosure_url.map(|url| crate::model::article::Enclosure {
+            url,
+            mime_type: enclosure_type,
+            length: enclosure_length.and_then(|l| u64::try_from(l).ok()),
+        }),
+    )
+}
+
+/// Per kept story (its index), the other sources merged into it by title.
+pub(crate) type MergedSources = HashMap<usize, Vec<String>>;
+
+/// Stories for `latest`, from rows newest first (each with its title
+/// fingerprint): same-titled items from *different* sources within the
+/// filter's window are one story. Returns the kept stories and, per kept
+/// index, the other sources merged into it.
+pub(crate) fn merge_stories<E>(
+    rows: impl IntoIterator<Item = Result<(StoredArticle, String), E>>,
+    filter: &ArticleFilter,
+) -> Result<(Vec<StoredArticle>, MergedSources), E> {
+    let window = chrono::Duration::from_std(filter.same_story_window).unwrap_or_default();
+    let when = |a: &StoredArticle| {
+        DateTime::parse_from_rfc3339(a.published_at.as_deref().unwrap_or(&a.fetched_at)).ok()
+    };
+    // Per fingerprint, the stories kept so far (index into `out`).
+    let mut by_title: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut merged: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut out: Vec<StoredArticle> = Vec::with_capacity(filter.limit);
+    for row in rows {
+        let (article, fingerprint) = row?;
+        let kept = by_title.entry(fingerprint).or_default();
+        // The same title from another source, close in time: one story.
+        let same_story = kept.iter().copied().find(|&index| {
+            let other = &out[index];
+            other.source != article.source
+                && matches!((when(other), when(&article)), (Some(a), Some(b)) if (a - b).abs() <= window)
+        });
+        if let Some(index) = same_story {
+            merged.entry(index).or_default().push(article.source);
+            continue;
+        }
+        if out.len() == filter.limit {
+            break;
+        }
+        kept.push(out.len());
+        out.push(article);
+    }
+    Ok((out, merged))
+}
+
+/// Sets each story's sources: every carrier (`carriers`, first committer
+/// first; its own source when none are known) and then the sources merged
+/// into it by title.
+pub(crate) fn attach_sources(
+    articles: &mut [StoredArticle],
+    carriers: &HashMap<i64, Vec<String>>,
+    mut merged: MergedSources,
+) {
+    for (index, article) in articles.iter_mut().enumerate() {
+        article.sources = carriers
+            .get(&article.id)
+            .cloned()
+            .unwrap_or_else(|| vec![article.source.clone()]);
+        for source in merged.remove(&index).unwrap_or_default() {
+            if !article.sources.contains(&source) {
+                article.sources.push(source);
+            }
+        }
+    }
+}
+
+/// What a round asks before fetching: which of `candidates` are this
+/// instance's to fetch now. With one SQLite writer that is all of them;
+/// with a shared PostgreSQL database, those due by `slot` that no other
+/// instance holds, at most `limit`, each leased until the fetch commits.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    /// Source names, with the time each is next due once fetched.
+    pub candidates: Vec<(String, Option<DateTime<Utc>>)>,
+    /// The schedule firing this round stands for; `None` fetches whatever
+    /// is not leased (`once`, SIGUSR1), due or not.
+    pub slot: Option<DateTime<Utc>>,
+    /// At most this many (a batch).
+    pub limit: usize,
+    /// Requests since then are counted for rate limits.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// The sources a claim gave this instance, with what a round needs of each.
+#[derive(Debug, Clone, Default)]
+pub struct Claimed {
+    /// The claimed names.
+    pub names: Vec<String>,
+    /// Their state and the hosts in backoff.
+    pub memories: Memories,
 }

@@ -18,6 +18,8 @@ pub mod mock;
 
 pub use mock::{MockResponse, MockServer, rss_feed};
 
+pub mod daemon;
+
 /// How long any single herald invocation may take before the test fails
 /// instead of hanging.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);

@@ -8,10 +8,12 @@
 
 use std::collections::HashMap;
 
-use crate::model::article::Enclosure;
 use crate::model::http::Validators;
 use crate::storage::StorageError;
-use crate::storage::rows::{ArticleFilter, RoundRow, SourceRow, SourceStats, StoredArticle};
+use crate::storage::rows::{
+    ArticleFilter, RoundRow, SourceRow, SourceStats, StoredArticle, attach_sources, decode_extras,
+    merge_stories,
+};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 /// The columns [`article`] reads, each prefixed with `table` (`a.` or
@@ -34,8 +36,8 @@ pub(super) fn article_columns(conn: &Connection, table: &str) -> rusqlite::Resul
 pub(super) const FINGERPRINT: usize = 13;
 
 pub(super) fn article(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredArticle> {
-    let categories: Option<String> = row.get(9)?;
-    let enclosure_url: Option<String> = row.get(10)?;
+    let (categories, enclosure) =
+        decode_extras(row.get(9)?, row.get(10)?, row.get(11)?, row.get(12)?);
     Ok(StoredArticle {
         id: row.get(0)?,
         source: row.get(1)?,
@@ -46,19 +48,8 @@ pub(super) fn article(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredArticle
         summary: row.get(6)?,
         author: row.get(7)?,
         origin: row.get(8)?,
-        categories: categories
-            .and_then(|json| serde_json::from_str(&json).ok())
-            .unwrap_or_default(),
-        enclosure: match enclosure_url {
-            Some(url) => Some(Enclosure {
-                url,
-                mime_type: row.get(11)?,
-                length: row
-                    .get::<_, Option<i64>>(12)?
-                    .and_then(|l| u64::try_from(l).ok()),
-            }),
-            None => None,
-        },
+        categories,
+        enclosure,
         sources: Vec::new(),
     })
 }
@@ -102,42 +93,9 @@ pub(crate) fn latest(
     let rows = statement.query_map(params_from_iter(args.iter()), |row| {
         Ok((article(row)?, row.get::<_, String>(FINGERPRINT)?))
     })?;
-    let window = chrono::Duration::from_std(filter.same_story_window).unwrap_or_default();
-    let when = |a: &StoredArticle| {
-        chrono::DateTime::parse_from_rfc3339(a.published_at.as_deref().unwrap_or(&a.fetched_at))
-            .ok()
-    };
-    // Per fingerprint, the stories kept so far (index into `out`).
-    let mut by_title: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut merged: HashMap<usize, Vec<String>> = HashMap::new();
-    let mut out: Vec<StoredArticle> = Vec::with_capacity(limit);
-    for row in rows {
-        let (article, fingerprint) = row?;
-        let kept = by_title.entry(fingerprint).or_default();
-        // The same title from another source, close in time: one story.
-        let same_story = kept.iter().copied().find(|&index| {
-            let other = &out[index];
-            other.source != article.source
-                && matches!((when(other), when(&article)), (Some(a), Some(b)) if (a - b).abs() <= window)
-        });
-        if let Some(index) = same_story {
-            merged.entry(index).or_default().push(article.source);
-            continue;
-        }
-        if out.len() == limit {
-            break;
-        }
-        kept.push(out.len());
-        out.push(article);
-    }
-    fill_sources(conn, version, &mut out)?;
-    for (index, article) in out.iter_mut().enumerate() {
-        for source in merged.remove(&index).unwrap_or_default() {
-            if !article.sources.contains(&source) {
-                article.sources.push(source);
-            }
-        }
-    }
+    let (mut out, merged) = merge_stories(rows, filter)?;
+    let carriers = carriers(conn, version, &out)?;
+    attach_sources(&mut out, &carriers, merged);
     Ok(out)
 }
 
@@ -150,12 +108,7 @@ pub(super) fn fill_sources(
     articles: &mut [StoredArticle],
 ) -> rusqlite::Result<()> {
     let carriers = carriers(conn, version, articles)?;
-    for article in articles {
-        article.sources = carriers
-            .get(&article.id)
-            .cloned()
-            .unwrap_or_else(|| vec![article.source.clone()]);
-    }
+    attach_sources(articles, &carriers, HashMap::new());
     Ok(())
 }
 
@@ -293,6 +246,11 @@ pub(crate) fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, Sou
     } else {
         "NULL"
     };
+    let instance = if version >= 8 {
+        "(SELECT f.instance FROM fetches f WHERE f.source = s.name ORDER BY f.id DESC LIMIT 1)"
+    } else {
+        "NULL"
+    };
     let warnings = if version >= 4 {
         "(SELECT f.warnings FROM fetches f
           WHERE f.source = s.name AND f.status IN ('ok', 'not_modified', 'failed', 'timeout')
@@ -305,7 +263,7 @@ pub(crate) fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, Sou
                 s.consecutive_failures, s.paused_until, s.gone_at, s.moved_to, s.next_check_at,
                 {carried},
                 (SELECT f.new FROM fetches f WHERE f.source = s.name ORDER BY f.id DESC LIMIT 1),
-                s.next_check_reason, {warnings}, {filtered}
+                s.next_check_reason, {warnings}, {filtered}, {instance}
          FROM sources s"
     ))?;
     let rows = statement.query_map([], |row| {
@@ -329,6 +287,7 @@ pub(crate) fn sources(conn: &Connection) -> rusqlite::Result<HashMap<String, Sou
                     .and_then(|json| serde_json::from_str(&json).ok())
                     .unwrap_or_default(),
                 last_filtered: row.get(14)?,
+                last_instance: row.get(15)?,
             },
         ))
     })?;

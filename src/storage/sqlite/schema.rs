@@ -176,6 +176,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (rule, article_id)
     ) WITHOUT ROWID;
     ",
+    // 8: the instance (`[daemon] instance`) behind each round and fetch, as
+    // a shared PostgreSQL database records it; one writer here, but the
+    // rows read the same in both stores and copy across unchanged.
+    "
+    ALTER TABLE rounds ADD COLUMN instance TEXT;
+    ALTER TABLE fetches ADD COLUMN instance TEXT;
+    ",
 ];
 
 /// The version a fully migrated database reports.

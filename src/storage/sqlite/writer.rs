@@ -66,12 +66,14 @@ const INDEX_BACKLOG_MAX: i64 = 20_000;
 enum Command {
     BeginRound {
         trigger: String,
+        instance: Arc<str>,
         started_at: DateTime<Utc>,
         planned: usize,
         reply: oneshot::Sender<Result<RoundId, StorageError>>,
     },
     Fetch {
         round_id: RoundId,
+        instance: Arc<str>,
         outcome: Box<FetchOutcome>,
         /// When it was handed to the writer: a fetch queued behind a group
         /// that waited for a lock was stored late too.
@@ -120,6 +122,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     commands: mpsc::Sender<Command>,
+    /// `[daemon] instance`, recorded with each round and fetch.
+    instance: Arc<str>,
     /// Set to stop waiting for a lock held elsewhere.
     give_up: Arc<AtomicBool>,
 }
@@ -142,8 +146,12 @@ impl Writer {
     /// Takes the database's writer lock for `role`, opens (creating and
     /// migrating if needed) the database and starts its writer thread, which
     /// holds the lock until it stops.
-    pub(crate) async fn open(path: &Path, role: Role) -> Result<Writer, StorageError> {
-        Self::start(path, role, None).await
+    pub(crate) async fn open(
+        path: &Path,
+        role: Role,
+        instance: &str,
+    ) -> Result<Writer, StorageError> {
+        Self::start(path, role, None, instance).await
     }
 
     /// A writer for a scratch database that shadows `live`: `live` is
@@ -152,11 +160,20 @@ impl Writer {
     /// already holds counts as seen without being copied. What `once
     /// --dry-run` runs against: it costs the same on a 1 GB database as on
     /// an empty one, and never writes to `live`.
-    pub(crate) async fn open_shadow(scratch: &Path, live: &Path) -> Result<Writer, StorageError> {
-        Self::start(scratch, Role::Once, Some(live.to_path_buf())).await
+    pub(crate) async fn open_shadow(
+        scratch: &Path,
+        live: &Path,
+        instance: &str,
+    ) -> Result<Writer, StorageError> {
+        Self::start(scratch, Role::Once, Some(live.to_path_buf()), instance).await
     }
 
-    async fn start(path: &Path, role: Role, live: Option<PathBuf>) -> Result<Writer, StorageError> {
+    async fn start(
+        path: &Path,
+        role: Role,
+        live: Option<PathBuf>,
+        instance: &str,
+    ) -> Result<Writer, StorageError> {
         let (commands, receiver) = mpsc::channel();
         let (ready_tx, ready_rx) = oneshot::channel();
         let thread_path = path.to_path_buf();
@@ -206,7 +223,11 @@ impl Writer {
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
             })?;
         ready_rx.await.map_err(|_| StorageError::WriterGone)??;
-        Ok(Writer { commands, give_up })
+        Ok(Writer {
+            commands,
+            give_up,
+            instance: Arc::from(instance),
+        })
     }
 
     /// Stops waiting for a write lock held by another process: writes still
@@ -224,6 +245,7 @@ impl Writer {
     ) -> Result<RoundId, StorageError> {
         self.ask(|reply| Command::BeginRound {
             trigger: trigger.to_owned(),
+            instance: Arc::clone(&self.instance),
             started_at: Utc::now(),
             planned,
             reply,
@@ -242,6 +264,7 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let sent = self.commands.send(Command::Fetch {
             round_id,
+            instance: Arc::clone(&self.instance),
             outcome: Box::new(outcome),
             queued_at: Instant::now(),
             reply,
@@ -720,13 +743,19 @@ fn execute(conn: &Connection, command: &Command, shadow: bool) -> rusqlite::Resu
     match command {
         Command::BeginRound {
             trigger,
+            instance,
             started_at,
             planned,
             ..
-        } => writes::begin_round(conn, trigger, *started_at, *planned).map(Answer::RoundId),
+        } => {
+            writes::begin_round(conn, trigger, *started_at, *planned, instance).map(Answer::RoundId)
+        }
         Command::Fetch {
-            round_id, outcome, ..
-        } => writes::record_fetch(conn, *round_id, outcome, shadow).map(Answer::Stored),
+            round_id,
+            instance,
+            outcome,
+            ..
+        } => writes::record_fetch(conn, *round_id, outcome, shadow, instance).map(Answer::Stored),
         Command::FinishRound { summary, .. } => {
             writes::finish_round(conn, summary).map(|()| Answer::Done)
         }
@@ -883,6 +912,7 @@ mod tests {
         (
             Command::Fetch {
                 round_id,
+                instance: Arc::from("test"),
                 outcome: Box::new(outcome),
                 queued_at: Instant::now(),
                 reply,
@@ -896,7 +926,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("replay.db");
         let conn = open_connection(&path).expect("open");
-        let round = writes::begin_round(&conn, "test", chrono::Utc::now(), 3).expect("round");
+        let round =
+            writes::begin_round(&conn, "test", chrono::Utc::now(), 3, "test").expect("round");
         let mut writer = Loop {
             conn,
             path,
@@ -958,13 +989,14 @@ mod tests {
     fn deleting_or_editing_unindexed_articles_keeps_the_index_consistent() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut conn = open_connection(&dir.path().join("triggers.db")).expect("open");
-        let round = writes::begin_round(&conn, "test", chrono::Utc::now(), 1).expect("round");
+        let round =
+            writes::begin_round(&conn, "test", chrono::Utc::now(), 1, "test").expect("round");
         let urls = [
             "https://t.example/1",
             "https://t.example/2",
             "https://t.example/3",
         ];
-        writes::record_fetch(&conn, round, &outcome("t", &urls), false).expect("stored");
+        writes::record_fetch(&conn, round, &outcome("t", &urls), false, "test").expect("stored");
         let integrity = |conn: &Connection| {
             conn.execute(
                 "INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)",

@@ -1,28 +1,26 @@
 //! The SQL behind each writer command. Runs only on the writer thread.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params, params_from_iter};
 
 use std::collections::HashMap;
 
-use crate::model::http::Validators;
 use crate::model::outcome::{FetchOutcome, FetchStatus, SourceMemory};
-use crate::storage::rows::{NotifyClaim, RoundSummary, Stored, StoredArticle};
-
-/// ISO-8601 UTC with second precision: sorts as text, reads as a date.
-pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+pub(crate) use crate::storage::rows::timestamp;
+use crate::storage::rows::{
+    MemoryColumns, NotifyClaim, RoundSummary, Stored, StoredArticle, json_list, parse_time,
+};
 
 pub(crate) fn begin_round(
     conn: &Connection,
     trigger: &str,
     started_at: DateTime<Utc>,
     planned: usize,
+    instance: &str,
 ) -> rusqlite::Result<i64> {
     conn.execute(
-        "INSERT INTO rounds (trigger, started_at, planned) VALUES (?1, ?2, ?3)",
-        params![trigger, timestamp(started_at), planned as i64],
+        "INSERT INTO rounds (trigger, started_at, planned, instance) VALUES (?1, ?2, ?3, ?4)",
+        params![trigger, timestamp(started_at), planned as i64, instance],
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -103,13 +101,6 @@ pub(crate) fn index_pending(conn: &mut Connection, limit: usize) -> rusqlite::Re
     Ok(through)
 }
 
-/// A list as a JSON array, or NULL when it is empty.
-fn json_list(list: &[String]) -> Option<String> {
-    (!list.is_empty())
-        .then(|| serde_json::to_string(list).ok())
-        .flatten()
-}
-
 /// Inserts the articles (a canonical URL already stored counts as seen), the
 /// fetch row, and updates the source's state.
 ///
@@ -120,6 +111,7 @@ pub(crate) fn record_fetch(
     round_id: i64,
     outcome: &FetchOutcome,
     shadow: bool,
+    instance: &str,
 ) -> rusqlite::Result<Stored> {
     let fetched_at = timestamp(outcome.finished_at);
     // A source serving an article it served before refreshes `last_seen`
@@ -179,8 +171,8 @@ pub(crate) fn record_fetch(
         appearance.execute(params![id, outcome.source, fetched_at, refresh_before])?;
     }
     conn.prepare_cached(
-        "INSERT INTO fetches (round_id, source, status, http_status, elapsed_ms, attempts, new, seen, dropped, failed_items, error, finished_at, warnings, filtered)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "INSERT INTO fetches (round_id, source, status, http_status, elapsed_ms, attempts, new, seen, dropped, failed_items, error, finished_at, warnings, filtered, instance)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         round_id,
@@ -197,6 +189,7 @@ pub(crate) fn record_fetch(
         fetched_at,
         json_list(&outcome.warnings),
         outcome.filtered as i64,
+        instance,
     ])?;
     if outcome.cancelled {
         // Cut off by a shutdown: the source's state says what it last really did.
@@ -314,11 +307,6 @@ pub(crate) fn host_backoffs(
     Ok(hosts)
 }
 
-fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
-    text.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
 /// Every source's persisted state; requests since `since` (if given) are
 /// included for rate limits.
 pub(crate) fn source_memory(
@@ -331,25 +319,19 @@ pub(crate) fn source_memory(
          FROM sources",
     )?;
     let rows = statement.query_map([], |row| {
-        let etag: Option<String> = row.get(1)?;
-        let last_modified: Option<String> = row.get(2)?;
-        let moved_to: Option<String> = row.get(3)?;
-        let validators = (etag.is_some() || last_modified.is_some()).then_some(Validators {
-            etag,
-            last_modified,
-        });
         Ok((
             row.get::<_, String>(0)?,
-            SourceMemory {
-                validators,
-                moved_to: moved_to.and_then(|u| url::Url::parse(&u).ok()),
+            MemoryColumns {
+                etag: row.get(1)?,
+                last_modified: row.get(2)?,
+                moved_to: row.get(3)?,
                 consecutive_failures: row.get(4)?,
-                paused_until: parse_time(row.get(5)?),
-                gone_at: parse_time(row.get(6)?),
-                recent_requests: Vec::new(),
-                next_check: parse_time(row.get(7)?).zip(row.get::<_, Option<String>>(8)?),
-                host_backoff: None,
-            },
+                paused_until: row.get(5)?,
+                gone_at: row.get(6)?,
+                next_check_at: row.get(7)?,
+                next_check_reason: row.get(8)?,
+            }
+            .into_memory(),
         ))
     })?;
     let mut memory: HashMap<String, SourceMemory> = rows.collect::<rusqlite::Result<_>>()?;
