@@ -1113,3 +1113,61 @@ async fn keyword_alerts_announce_each_match_once_even_across_a_restart() {
         3
     );
 }
+
+/// The daemon on either store: scheduled rounds store what the sources
+/// serve, state reaches `sources`, the served feeds read it back, a
+/// SIGHUP adds a source, and SIGTERM ends it cleanly.
+async fn the_daemon_runs_rounds_serves_feeds_and_reloads(store: common::store::Store) {
+    let server = MockServer::start().await.expect("mock server");
+    serve_feed(&server, "/a.xml", 2, Duration::ZERO);
+    serve_feed(&server, "/b.xml", 3, Duration::ZERO);
+    let port = free_port();
+    let text = |sources: &[String]| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n{}",
+            config(
+                &format!("{}\n{EVERY_SECOND}", store.database_line()),
+                sources
+            )
+        )
+    };
+    let a = feed_source("a", &server.url("/a.xml"));
+    let env = TestEnv::new(&text(std::slice::from_ref(&a)));
+    let mut daemon = Daemon::start(&env).await;
+    eventually("a's feed is fetched twice", || server.hits("/a.xml") >= 2).await;
+    let (status, body) = get(&format!("http://127.0.0.1:{port}/feed.json")).await;
+    assert_eq!(status, 200, "{body}");
+    let feed: serde_json::Value = serde_json::from_str(&body).expect("JSON Feed");
+    assert_eq!(feed["items"].as_array().map(Vec::len), Some(2), "{feed:#}");
+
+    env.rewrite(&text(&[a, feed_source("b", &server.url("/b.xml"))]));
+    daemon.signal(Signal::SIGHUP);
+    eventually("the added source is fetched", || server.hits("/b.xml") >= 1).await;
+    daemon.signal(Signal::SIGTERM);
+    assert!(
+        daemon.wait_exit(PATIENCE).await.success(),
+        "{}",
+        daemon.log()
+    );
+
+    let sources = env.herald(&["sources", "--format", "json"]).await;
+    let sources: serde_json::Value = serde_json::from_slice(&sources.stdout).expect("JSON");
+    let articles = |name: &str| {
+        sources
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["name"] == name))
+            .map(|r| r["state"]["articles"].clone())
+    };
+    assert_eq!(articles("a"), Some(2.into()));
+    assert_eq!(articles("b"), Some(3.into()));
+    let stats = env.herald(&["stats", "--format", "json"]).await;
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("JSON");
+    let rounds = stats["rounds"].as_array().expect("rounds");
+    assert!(rounds.len() >= 2, "{stats:#}");
+    assert!(
+        rounds.iter().all(|r| r["interrupted"] == false),
+        "a clean stop leaves no round open: {stats:#}"
+    );
+}
+
+on_both_stores!(the_daemon_runs_rounds_serves_feeds_and_reloads);

@@ -10,6 +10,7 @@ mod export;
 mod fetch;
 mod latest;
 mod manage;
+mod migrate;
 mod once;
 mod prune;
 mod render;
@@ -86,6 +87,9 @@ pub(crate) enum Command {
     /// Remove what `keep` and `keep_history` no longer cover, now, and say
     /// what went (the daemon does this by itself after rounds, hourly).
     Prune(prune::Args),
+    /// Copy everything a database holds into another store (SQLite ⇄
+    /// PostgreSQL), resumable: `--from herald.db --to postgres://…`.
+    MigrateStore(migrate::Args),
 }
 
 /// What can stop a command, with the exit code each maps to.
@@ -139,7 +143,7 @@ impl Command {
     pub(crate) fn needs_config(&self) -> bool {
         !matches!(
             self,
-            Command::Bench(_) | Command::Completions(_) | Command::Man
+            Command::Bench(_) | Command::Completions(_) | Command::Man | Command::MigrateStore(_)
         )
     }
 
@@ -177,6 +181,7 @@ impl Command {
                 Command::Bench(args) => bench::run(&args),
                 Command::Completions(args) => Ok(docs::completions(&args)),
                 Command::Man => docs::man(),
+                Command::MigrateStore(args) => migrate::run(&args),
                 // `needs_config` guarantees a config for every other command.
                 _ => Err(herald::Error::Usage("no config loaded".into()).into()),
             };
@@ -200,6 +205,7 @@ impl Command {
             Command::Fetch(args) => fetch::run(&config, &args),
             Command::Once(args) => once::run(&config, &args),
             Command::Prune(args) => prune::run(&config, &args),
+            Command::MigrateStore(args) => migrate::run(&args),
             Command::Import(args) => manage::import(&config, &args),
             Command::Add(args) => manage::add(&config, &args),
             Command::Remove(args) => manage::remove(&config, &args),

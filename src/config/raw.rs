@@ -55,7 +55,8 @@ pub(super) struct DaemonConfig {
     /// Same-titled items from different sources this close in time are one
     /// story in `latest`, exports and served feeds.
     #[serde(default = "default_same_story_window", with = "humantime_serde")]
-    pub same_story_window: Duration,    /// A file holding the PostgreSQL password (first line), kept out of
+    pub same_story_window: Duration,
+    /// A file holding the PostgreSQL password (first line), kept out of
     /// the config.
     pub database_password_file: Option<PathBuf>,
     /// This instance's name on a shared database; hostname and PID when

@@ -307,7 +307,8 @@ fn daemon(
     )
     .map_err(|e| found.global("daemon.database", e.to_string()))
     .ok();
-    if daemon.lease <= daemon.round_timeout {
+    // Leases exist only on a shared database.
+    if database.as_ref().is_some_and(Location::is_shared) && daemon.lease <= daemon.round_timeout {
         found.global(
             "daemon.lease",
             format!(

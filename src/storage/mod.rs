@@ -13,6 +13,7 @@
 //! running daemon.
 
 mod location;
+mod migrate;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use location::{Location, LocationError, PostgresTarget};
+pub use migrate::{CopyProgress, CopyReport, copy as copy_store};
 pub use rows::{
     ArticleFilter, ClaimRequest, Claimed, Memories, NotifyClaim, PruneReport, RoundId, RoundRow,
     RoundSummary, SourceRow, SourceStats, Stored, StoredArticle,

@@ -19,6 +19,7 @@ pub mod mock;
 pub use mock::{MockResponse, MockServer, rss_feed};
 
 pub mod daemon;
+pub mod store;
 
 /// How long any single herald invocation may take before the test fails
 /// instead of hanging.

@@ -126,7 +126,8 @@ impl Store {
         .await?;
         warn_differing(&identity, &differing);
         let closed =
-            writes::close_interrupted_rounds(&client, &identity.name, identity.lease * 2).await?;
+            writes::close_interrupted_rounds(&client, Some(&identity.name), identity.lease * 2)
+                .await?;
         if closed > 0 {
             warn!(
                 rounds = closed,
@@ -219,6 +220,16 @@ impl Store {
         writes::finish_round(&tx, &summary).await?;
         writes::heartbeat(&tx, &self.identity.name).await?;
         tx.commit().await?;
+        // A killed instance's rounds are closed by whoever finishes a round
+        // after it has been silent for two leases.
+        let closed =
+            writes::close_interrupted_rounds(&client, None, self.identity.lease * 2).await?;
+        if closed > 0 {
+            warn!(
+                rounds = closed,
+                "closed rounds a silent instance left open (killed or crashed): marked interrupted"
+            );
+        }
         Ok(())
     }
 
@@ -295,6 +306,13 @@ impl Store {
         self.pool.close();
         Ok(())
     }
+}
+
+/// One connection, for tools that need no pool.
+pub(crate) async fn connect_one(
+    target: &PostgresTarget,
+) -> Result<deadpool_postgres::Client, StorageError> {
+    Ok(connect(target, 1).await?.1)
 }
 
 /// A pool of up to `connections`, and its first connection (so a server

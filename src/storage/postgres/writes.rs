@@ -537,12 +537,12 @@ pub(crate) async fn heartbeat(client: &impl GenericClient, instance: &str) -> Re
     Ok(())
 }
 
-/// Closes the rounds left open by this instance's earlier life or by an
-/// instance not seen for `stale` (killed): their totals are rebuilt from
-/// the fetches they committed, as on SQLite.
+/// Closes the rounds left open by an instance not seen for `stale`
+/// (killed), and by `own` (this instance's earlier life, at start): their
+/// totals are rebuilt from the fetches they committed, as on SQLite.
 pub(crate) async fn close_interrupted_rounds(
     client: &impl GenericClient,
-    instance: &str,
+    own: Option<&str>,
     stale: std::time::Duration,
 ) -> Result<u64> {
     client
@@ -564,7 +564,7 @@ pub(crate) async fn close_interrupted_rounds(
                AND (instance = $1 OR instance IS NULL OR instance NOT IN (
                    SELECT name FROM instances
                    WHERE stopped_at IS NULL AND seen_at > now() - make_interval(secs => $2)))",
-            &[&instance, &stale.as_secs_f64()],
+            &[&own, &stale.as_secs_f64()],
         )
         .await
 }
