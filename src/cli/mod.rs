@@ -36,7 +36,7 @@ pub(crate) const EXIT_ALL_FAILED: u8 = 1;
 #[command(
     name = "herald",
     version,
-    about = "Gathers headlines from many news sources into one SQLite database."
+    about = "Gathers headlines from many news sources into one SQLite (or shared PostgreSQL) database."
 )]
 pub(crate) struct Cli {
     /// Config file [default: ./herald.toml, then `$XDG_CONFIG_HOME/herald/herald.toml`, then /etc/herald/herald.toml]

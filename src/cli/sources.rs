@@ -94,32 +94,44 @@ pub(crate) fn run(config: &Config, args: &Args) -> Outcome {
                 (Some(new), None) => new.to_string(),
                 (Some(new), Some(filtered)) => format!("{new} ({filtered} filtered out)"),
             },
+            s.last_instance.clone().unwrap_or_else(|| "-".to_owned()),
             note,
         ]);
     }
+    // The instance column says something only when several share the store.
+    let shared = config.daemon.database.is_shared();
+    if !shared {
+        for row in &mut table_rows {
+            row.remove(row.len() - 2);
+        }
+    }
     let text = match args.format {
-        ReadFormat::Table => fit(
-            &table(
-                &[
-                    "NAME",
-                    "KIND",
-                    "TAGS",
-                    "ENABLED",
-                    "SCHEDULE",
-                    "NEXT START",
-                    "LAST SUCCESS",
-                    "LAST STATUS",
-                    "HEALTH",
-                    "ARTICLES",
-                    "LAST NEW",
-                    "NOTE",
-                ],
-                &table_rows,
-            ),
-            width(),
-        ),
+        ReadFormat::Table => fit(&table(&headers(shared), &table_rows), width()),
         format => json_rows(&json_rows_out, format)?,
     };
     print!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The table's columns; INSTANCE only when several instances share the store.
+fn headers(shared: bool) -> Vec<&'static str> {
+    let mut headers = vec![
+        "NAME",
+        "KIND",
+        "TAGS",
+        "ENABLED",
+        "SCHEDULE",
+        "NEXT START",
+        "LAST SUCCESS",
+        "LAST STATUS",
+        "HEALTH",
+        "ARTICLES",
+        "LAST NEW",
+        "INSTANCE",
+        "NOTE",
+    ];
+    if !shared {
+        headers.retain(|h| *h != "INSTANCE");
+    }
+    headers
 }

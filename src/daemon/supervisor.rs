@@ -23,7 +23,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, warn};
 
 use super::alerts::{self, Alert, SourceState, StateTracker};
 use super::feeds::FeedServer;
@@ -97,7 +97,17 @@ struct Supervisor {
 /// # Errors
 /// The database, the scheduler, the HTTP client or the metrics listener
 /// could not start, or the database writer stopped while running.
-pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Result<Exit> {
+pub async fn run(config: Config, controls: mpsc::Receiver<Control>) -> Result<Exit> {
+    // On a shared database every log line names the instance that wrote it.
+    let span = if config.daemon.database.is_shared() {
+        tracing::info_span!("herald", instance = %config.daemon.instance)
+    } else {
+        tracing::Span::none()
+    };
+    run_daemon(config, controls).instrument(span).await
+}
+
+async fn run_daemon(config: Config, mut controls: mpsc::Receiver<Control>) -> Result<Exit> {
     let storage =
         Storage::open_as(&config.daemon.database, Role::Daemon, config.identity()).await?;
     let (ticks_tx, mut ticks) = mpsc::channel(TICK_BACKLOG);
@@ -136,14 +146,17 @@ pub async fn run(config: Config, mut controls: mpsc::Receiver<Control>) -> Resul
     let seed = storage.source_memory(None).await?.sources;
     let (observer, observed) = mpsc::unbounded_channel();
     let keywords = KeywordAlerts::new(config.http.clone(), config.http.retry_policy());
-    let observer_task = tokio::spawn(observe_rounds(
-        observed,
-        storage.clone(),
-        Arc::clone(&metrics),
-        StateTracker::seeded(&seed, chrono::Utc::now()),
-        webhook.as_ref().map(|(sender, _)| sender.clone()),
-        (keywords, served_config.subscribe()),
-    ));
+    let observer_task = tokio::spawn(
+        observe_rounds(
+            observed,
+            storage.clone(),
+            Arc::clone(&metrics),
+            StateTracker::seeded(&seed, chrono::Utc::now()),
+            webhook.as_ref().map(|(sender, _)| sender.clone()),
+            (keywords, served_config.subscribe()),
+        )
+        .in_current_span(),
+    );
     let mut sup = Supervisor {
         metrics,
         observer,
@@ -344,13 +357,16 @@ impl Supervisor {
         let names: Vec<String> = due.iter().map(|s| s.name.clone()).collect();
         self.busy.extend(names.iter().cloned());
         let runner = self.runner.clone();
-        self.rounds.spawn(async move {
-            let result = runner.run_slot(&due, &busy, &trigger, spread, slot).await;
-            RoundDone {
-                sources: names,
-                result,
+        self.rounds.spawn(
+            async move {
+                let result = runner.run_slot(&due, &busy, &trigger, spread, slot).await;
+                RoundDone {
+                    sources: names,
+                    result,
+                }
             }
-        });
+            .in_current_span(),
+        );
     }
 
     /// Frees the round's sources; a lost database writer is fatal.

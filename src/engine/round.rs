@@ -235,15 +235,25 @@ impl RoundRunner {
                 .map(|spec| (spec.name.clone(), spec.schedule.next_after(base)))
                 .collect(),
             slot: claims.slot,
+            started: claims.started,
             limit: claims.batch,
             since: claims.since,
         };
         let claimed = self.storage.claim(&request).await?;
+        debug!(
+            claimed = claimed.names.len(),
+            contended = claimed.contended,
+            waiting = claims.waiting.len(),
+            "claim"
+        );
         let taken: HashSet<&str> = claimed.names.iter().map(String::as_str).collect();
         claims
             .waiting
             .retain(|spec| !taken.contains(spec.name.as_str()));
-        if claimed.names.is_empty() || claims.waiting.is_empty() {
+        if claimed.contended {
+            // Another instance's claim held the rows for a moment.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        } else if claimed.names.is_empty() || claims.waiting.is_empty() {
             claims.exhausted = true;
         }
         // Only names this round knows (a claim returns nothing else).
@@ -444,6 +454,7 @@ impl RoundRunner {
                 sources.len().max(1)
             },
             slot,
+            started: started_at,
             since,
             exhausted: false,
         };
@@ -476,7 +487,11 @@ impl RoundRunner {
                 before.extend(claimed.memories.sources);
             }
             if unanswered.is_empty() {
-                break;
+                if claims.exhausted || Instant::now() >= deadline {
+                    break;
+                }
+                // Due sources remain, held for a moment by another claim.
+                continue;
             }
             let message = tokio::select! {
                 message = replies.recv() => message,
@@ -612,6 +627,7 @@ struct Claims {
     waiting: Vec<Arc<SourceSpec>>,
     batch: usize,
     slot: Option<DateTime<Utc>>,
+    started: DateTime<Utc>,
     since: Option<DateTime<Utc>>,
     /// The store has nothing more for this round.
     exhausted: bool,

@@ -24,7 +24,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use chrono::{DateTime, Offset as _, Utc};
+use chrono::{DateTime, Offset as _, Timelike as _, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
@@ -129,8 +129,21 @@ impl Schedule {
         self.0.zone
     }
 
-    /// The first firing after `after`.
+    /// The first firing after `after`, on a whole second (croner keeps
+    /// `after`'s fraction of a second; instances sharing a database must
+    /// agree on the instant a slot stands for, whenever each started).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let next = self.next_after_exact(after)?;
+        let whole = next.with_nanosecond(0).unwrap_or(next);
+        if whole > after {
+            Some(whole)
+        } else {
+            self.next_after_exact(whole + chrono::Duration::seconds(1))
+                .map(|n| n.with_nanosecond(0).unwrap_or(n))
+        }
+    }
+
+    fn next_after_exact(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let zone = self.0.zone;
         if !self.0.interval_like {
             return self
@@ -261,6 +274,36 @@ fn parser() -> CronParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn firings_are_whole_seconds_whatever_the_fraction_of_after() {
+        let every_20 = Schedule::parse_in("*/20 * * * * *", chrono_tz::UTC).expect("valid");
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .expect("time")
+                .with_timezone(&Utc)
+        };
+        for after in [
+            "2026-11-30T13:09:00.079901Z",
+            "2026-11-30T13:09:00.999Z",
+            "2026-11-30T13:09:19.5Z",
+        ] {
+            assert_eq!(
+                every_20.next_after(at(after)),
+                Some(at("2026-11-30T13:09:20Z")),
+                "after {after}"
+            );
+        }
+        assert_eq!(
+            every_20.next_after(at("2026-11-30T13:09:20Z")),
+            Some(at("2026-11-30T13:09:40Z"))
+        );
+        let every_second = Schedule::parse_in("* * * * * *", chrono_tz::UTC).expect("valid");
+        assert_eq!(
+            every_second.next_after(at("2026-11-30T13:09:20.3Z")),
+            Some(at("2026-11-30T13:09:21Z"))
+        );
+    }
 
     #[test]
     fn five_and_six_fields_are_accepted() {

@@ -406,6 +406,7 @@ impl Storage {
             Backend::Sqlite(writer) => Ok(Claimed {
                 names: request.candidates.iter().map(|(n, _)| n.clone()).collect(),
                 memories: writer.source_memory(request.since).await?,
+                contended: false,
             }),
             Backend::Postgres(store) => store.claim(request).await,
         }

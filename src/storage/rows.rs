@@ -389,9 +389,12 @@ pub(crate) fn attach_sources(
 pub struct ClaimRequest {
     /// Source names, with the time each is next due once fetched.
     pub candidates: Vec<(String, Option<DateTime<Utc>>)>,
-    /// The schedule firing this round stands for; `None` fetches whatever
-    /// is not leased (`once`, SIGUSR1), due or not.
+    /// The schedule firing this round stands for; `None` fetches, due or
+    /// not, whatever no instance holds or has claimed since `started`
+    /// (`once`, SIGUSR1: several at once still fetch each source once).
     pub slot: Option<DateTime<Utc>>,
+    /// When the round started.
+    pub started: DateTime<Utc>,
     /// At most this many (a batch).
     pub limit: usize,
     /// Requests since then are counted for rate limits.
@@ -405,4 +408,7 @@ pub struct Claimed {
     pub names: Vec<String>,
     /// Their state and the hosts in backoff.
     pub memories: Memories,
+    /// Nothing was claimed only because another instance's claim had the
+    /// due rows locked at that moment: ask again shortly.
+    pub contended: bool,
 }

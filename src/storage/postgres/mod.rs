@@ -157,6 +157,9 @@ impl Store {
     }
 
     /// Stores one fetch in its own transaction, retried after a deadlock.
+    /// The commit starts now, on a task of its own (as many run at once as
+    /// the pool has connections): the round awaits the answer later, and
+    /// the source's lease is given back as soon as its fetch is stored.
     pub(crate) fn commit_fetch(
         &self,
         round_id: RoundId,
@@ -164,7 +167,7 @@ impl Store {
     ) -> impl std::future::Future<Output = Result<Stored, StorageError>> + Send + 'static + use<>
     {
         let store = self.clone();
-        async move {
+        let commit = tokio::spawn(async move {
             let mut client = store.client().await?;
             let mut attempt = 0;
             loop {
@@ -181,6 +184,11 @@ impl Store {
                     other => return Ok(other?),
                 }
             }
+        });
+        async move {
+            commit
+                .await
+                .map_err(|e| StorageError::Postgres(format!("commit task failed: {e}")))?
         }
     }
 

@@ -58,7 +58,8 @@ const MIGRATIONS: &[&str] = &[
         next_due             TIMESTAMPTZ,
         due_after_fetch      TIMESTAMPTZ,
         lease_until          TIMESTAMPTZ,
-        leased_by            TEXT
+        leased_by            TEXT,
+        claimed_at           TIMESTAMPTZ
     );
 
     CREATE TABLE hosts (

@@ -438,7 +438,9 @@ pub(crate) async fn claim(
             "WITH due AS (
                  SELECT name FROM sources
                  WHERE name = ANY($1)
-                   AND ($3::timestamptz IS NULL OR next_due IS NULL OR next_due <= $3)
+                   AND CASE WHEN $3::timestamptz IS NULL
+                            THEN claimed_at IS NULL OR claimed_at < $7
+                            ELSE next_due IS NULL OR next_due <= $3 END
                    AND (lease_until IS NULL OR lease_until < now())
                  ORDER BY next_due NULLS FIRST, name
                  LIMIT $4
@@ -447,7 +449,7 @@ pub(crate) async fn claim(
                  SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS p(name, next)
              )
              UPDATE sources s SET lease_until = now() + make_interval(secs => $5),
-                                  leased_by = $6, due_after_fetch = plan.next
+                                  leased_by = $6, due_after_fetch = plan.next, claimed_at = now()
              FROM due JOIN plan USING (name)
              WHERE s.name = due.name
              RETURNING s.name",
@@ -458,19 +460,39 @@ pub(crate) async fn claim(
                 &count(request.limit),
                 &lease.as_secs_f64(),
                 &instance,
+                &request.started,
             ],
         )
         .await?;
     let claimed: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
     tx.commit().await?;
     if claimed.is_empty() {
-        return Ok(Claimed::default());
+        // SKIP LOCKED passes over rows another claim holds for a moment; a
+        // plain read (it never waits on row locks) says whether any due,
+        // unleased source is left, or the round is really done.
+        let contended: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM sources
+                 WHERE name = ANY($1)
+                   AND CASE WHEN $2::timestamptz IS NULL
+                            THEN claimed_at IS NULL OR claimed_at < $3
+                            ELSE next_due IS NULL OR next_due <= $2 END
+                   AND (lease_until IS NULL OR lease_until < now()))",
+                &[&names, &request.slot, &request.started],
+            )
+            .await?
+            .get(0);
+        return Ok(Claimed {
+            contended,
+            ..Claimed::default()
+        });
     }
     let sources = source_memory(&*client, Some(&claimed), request.since).await?;
     let hosts = host_backoffs(&*client).await?;
     Ok(Claimed {
         names: claimed,
         memories: Memories { sources, hosts },
+        contended: false,
     })
 }
 
