@@ -43,6 +43,29 @@ fn config_copy(env: &TestEnv, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Two `herald run` on copies of `text`, started at the same moment.
+async fn start_pair(env: &TestEnv, text: &str) -> (Daemon, Daemon) {
+    let (one, two) = (
+        config_copy(env, "one.toml", text),
+        config_copy(env, "two.toml", text),
+    );
+    tokio::join!(
+        Daemon::start_as(env, &one, "one"),
+        Daemon::start_as(env, &two, "two")
+    )
+}
+
+/// SIGTERM to each, then each must exit cleanly.
+async fn stop_all(daemons: &mut [&mut Daemon]) {
+    for daemon in daemons.iter() {
+        daemon.signal(Signal::SIGTERM);
+    }
+    for daemon in daemons.iter_mut() {
+        let exit = daemon.wait_exit(Duration::from_secs(20)).await;
+        assert!(exit.success(), "{exit:?}\n{}", daemon.log());
+    }
+}
+
 /// Waits until `daemon` has reported `rounds` finished rounds (on a shared
 /// database round ids interleave, so this counts STATUS lines).
 async fn wait_round_count(daemon: &mut Daemon, rounds: usize) {
@@ -114,16 +137,7 @@ async fn three_instances_fetch_every_source_exactly_once_per_slot() {
         wait_round_count(daemon, 4).await;
     }
     let first_stop = wall_clock(anchor, Instant::now());
-    for (daemon, _) in &instances {
-        daemon.signal(Signal::SIGTERM);
-    }
-    for (daemon, _) in &mut instances {
-        assert!(
-            daemon.wait_exit(Duration::from_secs(20)).await.success(),
-            "{}",
-            daemon.log()
-        );
-    }
+    stop_all(&mut instances.iter_mut().map(|(d, _)| d).collect::<Vec<_>>()).await;
 
     // Per slot (3 s wide, by the mock's clock), how often each feed was asked.
     let mut per_slot: BTreeMap<u64, HashMap<String, usize>> = BTreeMap::new();
@@ -269,22 +283,10 @@ async fn two_instances_starting_at_once_on_an_empty_database_migrate_once_and_bo
         &sources,
     );
     let env = TestEnv::new(&text);
-    let (one, two) = (
-        config_copy(&env, "one.toml", &text),
-        config_copy(&env, "two.toml", &text),
-    );
-    let (mut a, mut b) = tokio::join!(
-        Daemon::start_as(&env, &one, "one"),
-        Daemon::start_as(&env, &two, "two")
-    );
+    let (mut a, mut b) = start_pair(&env, &text).await;
     wait_round_count(&mut a, 1).await;
     wait_round_count(&mut b, 1).await;
-    for daemon in [&a, &b] {
-        daemon.signal(Signal::SIGTERM);
-    }
-    for daemon in [&mut a, &mut b] {
-        assert!(daemon.wait_exit(Duration::from_secs(20)).await.success());
-    }
+    stop_all(&mut [&mut a, &mut b]).await;
     let migrated = [a.log(), b.log()]
         .iter()
         .filter(|log| log.contains("database schema migrated"))
@@ -313,24 +315,12 @@ async fn the_per_host_cap_holds_per_instance() {
         )
     );
     let env = TestEnv::new(&text);
-    let (one, two) = (
-        config_copy(&env, "one.toml", &text),
-        config_copy(&env, "two.toml", &text),
-    );
     // Their start-up rounds divide the 40 sources (all due) between them.
-    let (mut a, mut b) = tokio::join!(
-        Daemon::start_as(&env, &one, "one"),
-        Daemon::start_as(&env, &two, "two")
-    );
+    let (mut a, mut b) = start_pair(&env, &text).await;
     eventually("every source is fetched", || server.requests().len() == 40).await;
     wait_round_count(&mut a, 1).await;
     wait_round_count(&mut b, 1).await;
-    for daemon in [&a, &b] {
-        daemon.signal(Signal::SIGTERM);
-    }
-    for daemon in [&mut a, &mut b] {
-        assert!(daemon.wait_exit(Duration::from_secs(20)).await.success());
-    }
+    stop_all(&mut [&mut a, &mut b]).await;
     assert_eq!(server.requests().len(), 40, "each source once");
     assert_eq!(
         pg_count(&store, "SELECT count(DISTINCT instance) FROM fetches").await,

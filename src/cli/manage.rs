@@ -138,6 +138,13 @@ fn finish(
                 "the daemon (PID {pid}) runs the old config: `systemctl reload herald` (or `kill -HUP {pid}`, or --reload) applies it"
             );
         }
+        _ if options.reload && config.daemon.database.is_shared() => {
+            let _ = writeln!(
+                out,
+                "{} is shared by instances this machine cannot signal: copy the config to each and `systemctl reload herald` there",
+                config.daemon.database
+            );
+        }
         _ if options.reload => {
             let _ = writeln!(
                 out,

@@ -245,6 +245,23 @@ pub struct SourceStats {
     pub failure_rate: f64,
 }
 
+/// The `SET` clause that closes a round a crash left open, in both
+/// stores: its totals rebuilt from the fetch rows it did commit, marked
+/// `interrupted`.
+pub(crate) const CLOSE_ROUND: &str = "
+             finished_at = coalesce(
+                 (SELECT max(f.finished_at) FROM fetches f WHERE f.round_id = rounds.id),
+                 started_at),
+             ok = (SELECT count(*) FROM fetches f
+                   WHERE f.round_id = rounds.id AND f.status IN ('ok', 'not_modified')),
+             failed = (SELECT count(*) FROM fetches f
+                       WHERE f.round_id = rounds.id AND f.status IN ('failed', 'timeout')),
+             skipped = (SELECT count(*) FROM fetches f
+                        WHERE f.round_id = rounds.id AND f.status = 'skipped'),
+             new = (SELECT coalesce(sum(f.new), 0) FROM fetches f WHERE f.round_id = rounds.id),
+             seen = (SELECT coalesce(sum(f.seen), 0) FROM fetches f WHERE f.round_id = rounds.id),
+             interrupted = 1";
+
 /// ISO-8601 UTC with second precision: sorts as text, reads as a date
 /// (both stores keep times this way).
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {

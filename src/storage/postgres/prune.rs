@@ -59,23 +59,14 @@ pub(crate) async fn prune(
             let started = std::time::Instant::now();
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
                 [&after, &upto, latest, &names, &cutoffs, &default_cutoff];
-            let removed = if dry_run {
-                let n: i64 = client
-                    .query_one(
-                        &format!("SELECT count(*) FROM articles a WHERE {condition}"),
-                        &params,
-                    )
-                    .await?
-                    .get(0);
-                u64::try_from(n).unwrap_or(0)
-            } else {
-                client
-                    .execute(
-                        &format!("DELETE FROM articles a WHERE {condition}"),
-                        &params,
-                    )
-                    .await?
-            };
+            let removed = count_or_delete(
+                client,
+                dry_run,
+                &format!("SELECT count(*) FROM articles a WHERE {condition}"),
+                &format!("DELETE FROM articles a WHERE {condition}"),
+                &params,
+            )
+            .await?;
             report.articles += removed;
             step(started.elapsed());
             after = upto;
@@ -97,20 +88,14 @@ pub(crate) async fn prune(
         ] {
             loop {
                 let started = std::time::Instant::now();
-                let removed = if dry_run {
-                    let n: i64 = client
-                        .query_one(&format!("SELECT count(*) FROM ({select}) s"), &[&history])
-                        .await?
-                        .get(0);
-                    u64::try_from(n).unwrap_or(0)
-                } else {
-                    client
-                        .execute(
-                            &format!("DELETE FROM {table} WHERE id IN ({select} LIMIT {BATCH})"),
-                            &[&history],
-                        )
-                        .await?
-                };
+                let removed = count_or_delete(
+                    client,
+                    dry_run,
+                    &format!("SELECT count(*) FROM ({select}) s"),
+                    &format!("DELETE FROM {table} WHERE id IN ({select} LIMIT {BATCH})"),
+                    &[&history],
+                )
+                .await?;
                 step(started.elapsed());
                 if table == "fetches" {
                     report.fetches += removed;
@@ -131,6 +116,22 @@ pub(crate) async fn prune(
     }
     report.bytes_after = database_bytes(client).await?;
     Ok(report)
+}
+
+/// Runs `delete` (rows removed), or, `dry_run`, `count` (rows it would remove).
+async fn count_or_delete(
+    client: &deadpool_postgres::Client,
+    dry_run: bool,
+    count: &str,
+    delete: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    if dry_run {
+        let n: i64 = client.query_one(count, params).await?.get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    } else {
+        client.execute(delete, params).await
+    }
 }
 
 /// The size of herald's tables with their indexes.

@@ -11,7 +11,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::model::outcome::{FetchOutcome, FetchStatus, SourceMemory};
 use crate::storage::rows::{
-    ClaimRequest, Claimed, Memories, MemoryColumns, NotifyClaim, RoundSummary, Stored,
+    CLOSE_ROUND, ClaimRequest, Claimed, Memories, MemoryColumns, NotifyClaim, RoundSummary, Stored,
     StoredArticle, json_list, parse_time, timestamp,
 };
 
@@ -569,23 +569,13 @@ pub(crate) async fn close_interrupted_rounds(
 ) -> Result<u64> {
     client
         .execute(
-            "UPDATE rounds SET
-                 finished_at = coalesce(
-                     (SELECT max(f.finished_at) FROM fetches f WHERE f.round_id = rounds.id),
-                     started_at),
-                 ok = (SELECT count(*) FROM fetches f
-                       WHERE f.round_id = rounds.id AND f.status IN ('ok', 'not_modified')),
-                 failed = (SELECT count(*) FROM fetches f
-                           WHERE f.round_id = rounds.id AND f.status IN ('failed', 'timeout')),
-                 skipped = (SELECT count(*) FROM fetches f
-                            WHERE f.round_id = rounds.id AND f.status = 'skipped'),
-                 new = (SELECT coalesce(sum(f.new), 0) FROM fetches f WHERE f.round_id = rounds.id),
-                 seen = (SELECT coalesce(sum(f.seen), 0) FROM fetches f WHERE f.round_id = rounds.id),
-                 interrupted = 1
+            &format!(
+                "UPDATE rounds SET {CLOSE_ROUND}
              WHERE finished_at IS NULL
                AND (instance = $1 OR instance IS NULL OR instance NOT IN (
                    SELECT name FROM instances
-                   WHERE stopped_at IS NULL AND seen_at > now() - make_interval(secs => $2)))",
+                   WHERE stopped_at IS NULL AND seen_at > now() - make_interval(secs => $2)))"
+            ),
             &[&own, &stale.as_secs_f64()],
         )
         .await

@@ -6,6 +6,7 @@ use rusqlite::{Connection, params, params_from_iter};
 use std::collections::HashMap;
 
 use crate::model::outcome::{FetchOutcome, FetchStatus, SourceMemory};
+use crate::storage::rows::CLOSE_ROUND;
 pub(crate) use crate::storage::rows::timestamp;
 use crate::storage::rows::{
     MemoryColumns, NotifyClaim, RoundSummary, Stored, StoredArticle, json_list, parse_time,
@@ -389,20 +390,7 @@ fn update_source(conn: &Connection, outcome: &FetchOutcome, at: &str) -> rusqlit
 /// commit, and it is marked `interrupted`. Returns how many were closed.
 pub(crate) fn close_interrupted_rounds(conn: &Connection) -> rusqlite::Result<usize> {
     conn.execute(
-        "UPDATE rounds SET
-             finished_at = coalesce(
-                 (SELECT max(f.finished_at) FROM fetches f WHERE f.round_id = rounds.id),
-                 started_at),
-             ok = (SELECT count(*) FROM fetches f
-                   WHERE f.round_id = rounds.id AND f.status IN ('ok', 'not_modified')),
-             failed = (SELECT count(*) FROM fetches f
-                       WHERE f.round_id = rounds.id AND f.status IN ('failed', 'timeout')),
-             skipped = (SELECT count(*) FROM fetches f
-                        WHERE f.round_id = rounds.id AND f.status = 'skipped'),
-             new = (SELECT coalesce(sum(f.new), 0) FROM fetches f WHERE f.round_id = rounds.id),
-             seen = (SELECT coalesce(sum(f.seen), 0) FROM fetches f WHERE f.round_id = rounds.id),
-             interrupted = 1
-         WHERE finished_at IS NULL",
+        &format!("UPDATE rounds SET {CLOSE_ROUND} WHERE finished_at IS NULL"),
         [],
     )
 }
