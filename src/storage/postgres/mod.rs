@@ -117,14 +117,18 @@ impl Store {
                 "database schema migrated"
             );
         }
-        let differing = writes::register_instance(
-            &client,
-            &identity.name,
-            &identity.config_digest,
-            identity.lease * 2,
-        )
-        .await?;
-        warn_differing(&identity, &differing);
+        // Tools (`migrate-store`) open the store without a config: they
+        // are not instances.
+        if !identity.config_digest.is_empty() {
+            let differing = writes::register_instance(
+                &client,
+                &identity.name,
+                &identity.config_digest,
+                identity.lease * 2,
+            )
+            .await?;
+            warn_differing(&identity, &differing);
+        }
         let closed =
             writes::close_interrupted_rounds(&client, Some(&identity.name), identity.lease * 2)
                 .await?;
@@ -422,7 +426,9 @@ impl Reader {
                 .query(
                     "SELECT name, config_digest, version, to_char(seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
                             stopped_at IS NULL
-                     FROM instances ORDER BY seen_at DESC",
+                     FROM instances
+                     WHERE stopped_at IS NULL OR stopped_at > now() - interval '1 day'
+                     ORDER BY seen_at DESC",
                     &[],
                 )
                 .await

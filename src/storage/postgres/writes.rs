@@ -508,14 +508,29 @@ pub(crate) async fn release_all(client: &impl GenericClient, instance: &str) -> 
         .await
 }
 
-/// Records this instance and its config digest; returns the other
-/// instances seen within `recent` whose digest differs.
+/// Records this instance and its config digest (and forgets instances
+/// stopped more than a week ago: default names change at every start);
+/// returns the other instances seen within `recent` whose digest differs.
 pub(crate) async fn register_instance(
     client: &impl GenericClient,
     instance: &str,
     digest: &str,
     recent: std::time::Duration,
 ) -> Result<Vec<(String, String)>> {
+    let twin = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM instances WHERE name = $1 AND stopped_at IS NULL
+                            AND seen_at > now() - make_interval(secs => $2))",
+            &[&instance, &recent.as_secs_f64()],
+        )
+        .await?
+        .get::<_, bool>(0);
+    if twin {
+        tracing::warn!(
+            instance,
+            "an instance of this name was running moments ago (or was killed): two running instances must not share [daemon] instance, or they release each other's leases"
+        );
+    }
     client
         .execute(
             "INSERT INTO instances (name, config_digest, version, started_at, seen_at)
@@ -523,6 +538,12 @@ pub(crate) async fn register_instance(
              ON CONFLICT (name) DO UPDATE SET config_digest = $2, version = $3, started_at = now(),
                  seen_at = now(), stopped_at = NULL",
             &[&instance, &digest, &env!("CARGO_PKG_VERSION")],
+        )
+        .await?;
+    client
+        .execute(
+            "DELETE FROM instances WHERE stopped_at < now() - interval '7 days'",
+            &[],
         )
         .await?;
     differing_instances(client, instance, digest, recent).await
