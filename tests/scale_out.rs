@@ -508,3 +508,50 @@ async fn migrate_store_copies_sqlite_to_postgres_and_back_and_resumes() {
         "searchable at once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_removed_from_the_config_is_given_back_not_fetched() {
+    let Some(store) = Store::postgres().await else {
+        return;
+    };
+    let server = MockServer::start().await.expect("mock server");
+    let sources = serve_many(&server, 10, Duration::ZERO);
+    let every = format!(
+        "{}\nschedule = \"*/2 * * * * *\"\nrun_on_start = false",
+        store.database_line()
+    );
+    // Ten sources on the schedule, then the same schedule with five.
+    let all = TestEnv::new(&config(&every, &sources));
+    let mut before = Daemon::start(&all).await;
+    wait_round_count(&mut before, 1).await;
+    stop_all(&mut [&mut before]).await;
+    let fetched_before = server.requests().len();
+    assert_eq!(fetched_before, 10);
+
+    let fewer = TestEnv::new(&config(&every, &sources[..5]));
+    let mut after = Daemon::start(&fewer).await;
+    wait_round_count(&mut after, 2).await;
+    stop_all(&mut [&mut after]).await;
+    let mut hits: HashMap<String, usize> = HashMap::new();
+    for request in server.requests().iter().skip(fetched_before) {
+        *hits.entry(request.path.clone()).or_default() += 1;
+    }
+    let removed: Vec<_> = (5..10)
+        .map(|n| format!("/f/{n}.xml"))
+        .filter(|path| hits.contains_key(path))
+        .collect();
+    assert!(removed.is_empty(), "removed sources fetched: {removed:?}");
+    assert!(
+        (0..5).all(|n| hits.get(&format!("/f/{n}.xml")) >= Some(&2)),
+        "the configured ones, every slot: {hits:?}"
+    );
+    assert_eq!(
+        pg_count(
+            &store,
+            "SELECT count(*) FROM sources WHERE leased_by IS NOT NULL"
+        )
+        .await,
+        0,
+        "what it claimed and did not fetch was given back"
+    );
+}

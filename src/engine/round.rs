@@ -228,18 +228,43 @@ impl RoundRunner {
         // Once fetched, a source is next due at its schedule's next firing
         // after this slot (after now, for an unscheduled round).
         let base = claims.slot.unwrap_or_else(Utc::now);
+        // A keyed claim after the first needs no names: one stands for the
+        // schedule's next firing.
+        let named = if claims.first || claims.schedule.is_none() {
+            claims.waiting.len()
+        } else {
+            1
+        };
+        let chosen = &claims.waiting[..named];
         let request = ClaimRequest {
-            candidates: claims
-                .waiting
+            candidates: chosen
                 .iter()
                 .map(|spec| (spec.name.clone(), spec.schedule.next_after(base)))
                 .collect(),
+            schedules: chosen.iter().map(|spec| spec.schedule.describe()).collect(),
+            schedule: claims.schedule.clone(),
+            first: claims.first,
             slot: claims.slot,
             started: claims.started,
             limit: claims.batch,
             since: claims.since,
         };
-        let claimed = self.storage.claim(&request).await?;
+        claims.first = false;
+        let mut claimed = self.storage.claim(&request).await?;
+        // A keyed claim may bring sources this config does not have (removed
+        // here, or another instance's): give them back for the next slot.
+        let (known, unknown): (Vec<String>, Vec<String>) = std::mem::take(&mut claimed.names)
+            .into_iter()
+            .partition(|name| by_name.contains_key(name.as_str()));
+        if !unknown.is_empty() {
+            debug!(
+                sources = unknown.len(),
+                "claimed sources not in this config: released"
+            );
+            self.storage.release(&unknown).await?;
+        }
+        let brought_any = !known.is_empty() || !unknown.is_empty();
+        claimed.names = known;
         debug!(
             claimed = claimed.names.len(),
             contended = claimed.contended,
@@ -253,16 +278,9 @@ impl RoundRunner {
         if claimed.contended {
             // Another instance's claim held the rows for a moment.
             tokio::time::sleep(Duration::from_millis(20)).await;
-        } else if claimed.names.is_empty() || claims.waiting.is_empty() {
+        } else if !brought_any || claims.waiting.is_empty() {
             claims.exhausted = true;
         }
-        // Only names this round knows (a claim returns nothing else).
-        debug_assert!(
-            claimed
-                .names
-                .iter()
-                .all(|n| by_name.contains_key(n.as_str()))
-        );
         Ok(claimed)
     }
 
@@ -454,6 +472,11 @@ impl RoundRunner {
                 sources.len().max(1)
             },
             slot,
+            schedule: slot
+                .and(sources.first())
+                .map(|first| first.schedule.describe())
+                .filter(|key| sources.iter().all(|s| s.schedule.describe() == *key)),
+            first: true,
             started: started_at,
             since,
             exhausted: false,
@@ -627,6 +650,10 @@ struct Claims {
     waiting: Vec<Arc<SourceSpec>>,
     batch: usize,
     slot: Option<DateTime<Utc>>,
+    /// The one schedule every source of a slot's round is on.
+    schedule: Option<String>,
+    /// No claim made yet.
+    first: bool,
     started: DateTime<Utc>,
     since: Option<DateTime<Utc>>,
     /// The store has nothing more for this round.

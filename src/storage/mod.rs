@@ -412,6 +412,19 @@ impl Storage {
         }
     }
 
+    /// Gives back claimed sources this instance will not fetch (not in its
+    /// config): they are next due at the following slot. Nothing to do on
+    /// SQLite.
+    ///
+    /// # Errors
+    /// The write failed.
+    pub async fn release(&self, names: &[String]) -> Result<(), StorageError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(store) => store.release(names).await,
+        }
+    }
+
     /// A `[[notify]]` rule's new matches, recorded as announced before they
     /// are returned (at most once per article per rule).
     ///

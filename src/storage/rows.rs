@@ -406,6 +406,15 @@ pub(crate) fn attach_sources(
 pub struct ClaimRequest {
     /// Source names, with the time each is next due once fetched.
     pub candidates: Vec<(String, Option<DateTime<Utc>>)>,
+    /// Each candidate's schedule (`Schedule::describe`), recorded with its
+    /// row on a round's first claim.
+    pub schedules: Vec<String>,
+    /// Every candidate is on this schedule and the round stands for a
+    /// slot: claims find due rows by index instead of by name, so their
+    /// cost does not grow with the sources on the schedule.
+    pub schedule: Option<String>,
+    /// The round's first claim: rows are created and schedules recorded.
+    pub first: bool,
     /// The schedule firing this round stands for; `None` fetches, due or
     /// not, whatever no instance holds or has claimed since `started`
     /// (`once`, SIGUSR1: several at once still fetch each source once).

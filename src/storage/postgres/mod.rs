@@ -218,6 +218,12 @@ impl Store {
         .await?)
     }
 
+    pub(crate) async fn release(&self, names: &[String]) -> Result<(), StorageError> {
+        let client = self.client().await?;
+        writes::release(&client, names, &self.identity.name).await?;
+        Ok(())
+    }
+
     pub(crate) async fn claim_notifications(
         &self,
         claim: NotifyClaim,

@@ -59,8 +59,10 @@ const MIGRATIONS: &[&str] = &[
         due_after_fetch      TIMESTAMPTZ,
         lease_until          TIMESTAMPTZ,
         leased_by            TEXT,
-        claimed_at           TIMESTAMPTZ
+        claimed_at           TIMESTAMPTZ,
+        schedule             TEXT
     );
+    CREATE INDEX sources_due ON sources (schedule, next_due NULLS FIRST, name);
 
     CREATE TABLE hosts (
         host          TEXT PRIMARY KEY,

@@ -425,45 +425,81 @@ pub(crate) async fn claim(
 ) -> Result<Claimed> {
     let names: Vec<&str> = request.candidates.iter().map(|(n, _)| n.as_str()).collect();
     let next: Vec<Option<DateTime<Utc>>> = request.candidates.iter().map(|(_, d)| *d).collect();
-    // A source new to the database gets its row (due at once).
-    client
-        .execute(
-            "INSERT INTO sources (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING",
-            &[&names],
-        )
-        .await?;
+    if request.first {
+        // Sources new to the database get their row (due at once); every
+        // row records its schedule, which keyed claims look rows up by.
+        client
+            .execute(
+                "INSERT INTO sources (name, schedule) SELECT * FROM unnest($1::text[], $2::text[])
+                 ON CONFLICT (name) DO UPDATE SET schedule = excluded.schedule
+                 WHERE sources.schedule IS DISTINCT FROM excluded.schedule",
+                &[&names, &request.schedules],
+            )
+            .await?;
+    }
     let tx = client.transaction().await?;
-    let rows = tx
-        .query(
-            "WITH due AS (
-                 SELECT name FROM sources
-                 WHERE name = ANY($1)
-                   AND CASE WHEN $3::timestamptz IS NULL
-                            THEN claimed_at IS NULL OR claimed_at < $7
-                            ELSE next_due IS NULL OR next_due <= $3 END
-                   AND (lease_until IS NULL OR lease_until < now())
-                 ORDER BY next_due NULLS FIRST, name
-                 LIMIT $4
-                 FOR UPDATE SKIP LOCKED
-             ), plan AS (
-                 SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS p(name, next)
-             )
-             UPDATE sources s SET lease_until = now() + make_interval(secs => $5),
-                                  leased_by = $6, due_after_fetch = plan.next, claimed_at = now()
-             FROM due JOIN plan USING (name)
-             WHERE s.name = due.name
-             RETURNING s.name",
-            &[
-                &names,
-                &next,
-                &request.slot,
-                &count(request.limit),
-                &lease.as_secs_f64(),
-                &instance,
-                &request.started,
-            ],
-        )
-        .await?;
+    let rows = match (&request.schedule, request.slot) {
+        (Some(schedule), Some(slot)) => {
+            // One schedule, one slot: the `sources_due` index yields the due
+            // rows in order; no list of names travels.
+            let after_fetch = next.first().copied().flatten();
+            tx.query(
+                "WITH due AS (
+                     SELECT name FROM sources
+                     WHERE schedule = $1 AND (next_due IS NULL OR next_due <= $2)
+                       AND (lease_until IS NULL OR lease_until < now())
+                     ORDER BY next_due NULLS FIRST, name
+                     LIMIT $3
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 UPDATE sources s SET lease_until = now() + make_interval(secs => $4),
+                                      leased_by = $5, due_after_fetch = $6, claimed_at = now()
+                 FROM due WHERE s.name = due.name
+                 RETURNING s.name",
+                &[
+                    schedule,
+                    &slot,
+                    &count(request.limit),
+                    &lease.as_secs_f64(),
+                    &instance,
+                    &after_fetch,
+                ],
+            )
+            .await?
+        }
+        _ => {
+            tx.query(
+                "WITH due AS (
+                     SELECT name FROM sources
+                     WHERE name = ANY($1)
+                       AND CASE WHEN $3::timestamptz IS NULL
+                                THEN claimed_at IS NULL OR claimed_at < $7
+                                ELSE next_due IS NULL OR next_due <= $3 END
+                       AND (lease_until IS NULL OR lease_until < now())
+                     ORDER BY next_due NULLS FIRST, name
+                     LIMIT $4
+                     FOR UPDATE SKIP LOCKED
+                 ), plan AS (
+                     SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS p(name, next)
+                 )
+                 UPDATE sources s SET lease_until = now() + make_interval(secs => $5),
+                                      leased_by = $6, due_after_fetch = plan.next, claimed_at = now()
+                 FROM due JOIN plan USING (name)
+                 WHERE s.name = due.name
+                 RETURNING s.name",
+                &[
+                    &names,
+                    &next,
+                    &request.slot,
+                    &count(request.limit),
+                    &lease.as_secs_f64(),
+                    &instance,
+                    &request.started,
+                ],
+            )
+            .await?
+        }
+    };
     let claimed: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
     tx.commit().await?;
     if claimed.is_empty() {
@@ -473,12 +509,13 @@ pub(crate) async fn claim(
         let contended: bool = client
             .query_one(
                 "SELECT EXISTS (SELECT 1 FROM sources
-                 WHERE name = ANY($1)
+                 WHERE CASE WHEN $4::text IS NOT NULL AND $2::timestamptz IS NOT NULL
+                            THEN schedule = $4 ELSE name = ANY($1) END
                    AND CASE WHEN $2::timestamptz IS NULL
                             THEN claimed_at IS NULL OR claimed_at < $3
                             ELSE next_due IS NULL OR next_due <= $2 END
                    AND (lease_until IS NULL OR lease_until < now()))",
-                &[&names, &request.slot, &request.started],
+                &[&names, &request.slot, &request.started, &request.schedule],
             )
             .await?
             .get(0);
@@ -494,6 +531,24 @@ pub(crate) async fn claim(
         memories: Memories { sources, hosts },
         contended: false,
     })
+}
+
+/// Gives back the leases on `names` without fetching them (a keyed claim
+/// found sources this instance's config does not have): they are next due
+/// at the following slot.
+pub(crate) async fn release(
+    client: &impl GenericClient,
+    names: &[String],
+    instance: &str,
+) -> Result<u64> {
+    client
+        .execute(
+            "UPDATE sources SET next_due = coalesce(due_after_fetch, next_due), due_after_fetch = NULL,
+                                lease_until = NULL, leased_by = NULL
+             WHERE name = ANY($1) AND leased_by = $2",
+            &[&names, &instance],
+        )
+        .await
 }
 
 /// Gives back every lease `instance` holds (a clean shutdown), so other
