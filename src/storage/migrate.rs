@@ -173,12 +173,7 @@ pub fn copy(
         .build()
         .map_err(|e| StorageError::Unsupported(format!("cannot start a runtime: {e}")))?;
     // The target gets its schema the way herald itself would create it.
-    runtime.block_on(async {
-        Storage::open_as(to, Role::Prune, Identity::anonymous())
-            .await?
-            .close()
-            .await
-    })?;
+    open_and_close(&runtime, to)?;
     let source = Side::open(from, &runtime, false)?;
     let mut target = Side::open(to, &runtime, true)?;
     let mut report = CopyReport::default();
@@ -230,14 +225,23 @@ pub fn copy(
     drop(target);
     if to.sqlite_path().is_some() {
         // The writer indexes for search what the file lacks when it closes.
-        runtime.block_on(async {
-            Storage::open_as(to, Role::Prune, Identity::anonymous())
-                .await?
-                .close()
-                .await
-        })?;
+        open_and_close(&runtime, to)?;
     }
     Ok(report)
+}
+
+/// Opens `location` as herald does (creating and migrating it; a SQLite
+/// writer indexes for search at close) and closes it.
+fn open_and_close(
+    runtime: &tokio::runtime::Runtime,
+    location: &Location,
+) -> Result<(), StorageError> {
+    runtime.block_on(async {
+        Storage::open_as(location, Role::Prune, Identity::anonymous())
+            .await?
+            .close()
+            .await
+    })
 }
 
 /// One end of a copy.

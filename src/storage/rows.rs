@@ -262,6 +262,44 @@ pub(crate) const CLOSE_ROUND: &str = "
              seen = (SELECT coalesce(sum(f.seen), 0) FROM fetches f WHERE f.round_id = rounds.id),
              interrupted = 1";
 
+/// What a fetch says about its host's load, as both stores record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HostUpdate {
+    /// A rate limit (429, or a 403 that says so) or a 503: back off, for
+    /// the seconds the server asked (at most a day) or, when it did not
+    /// say, double the last backoff (from one minute, at most a day).
+    Backoff {
+        asked_s: Option<i64>,
+        reason: String,
+    },
+    /// A success: the host is fine again.
+    Clear,
+    /// Anything else (a 404 or 410 says nothing about load).
+    Nothing,
+}
+
+impl HostUpdate {
+    /// What `outcome` (from `host`) says.
+    pub(crate) fn of(host: &str, outcome: &crate::model::outcome::FetchOutcome) -> HostUpdate {
+        let limited = outcome
+            .rate_limited
+            .then_some(outcome.http_status)
+            .flatten();
+        match limited.or(outcome.http_status) {
+            Some(status) if limited.is_some() || matches!(status, 429 | 503) => {
+                HostUpdate::Backoff {
+                    asked_s: outcome.next_check.as_ref().map(|hint| {
+                        i64::try_from(hint.wait.as_secs().min(86_400)).unwrap_or(86_400)
+                    }),
+                    reason: format!("HTTP {status} from {host}"),
+                }
+            }
+            Some(status) if status < 400 => HostUpdate::Clear,
+            _ => HostUpdate::Nothing,
+        }
+    }
+}
+
 /// ISO-8601 UTC with second precision: sorts as text, reads as a date
 /// (both stores keep times this way).
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {

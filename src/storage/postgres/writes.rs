@@ -11,8 +11,8 @@ use tokio_postgres::types::ToSql;
 
 use crate::model::outcome::{FetchOutcome, FetchStatus, SourceMemory};
 use crate::storage::rows::{
-    CLOSE_ROUND, ClaimRequest, Claimed, Memories, MemoryColumns, NotifyClaim, RoundSummary, Stored,
-    StoredArticle, json_list, parse_time, timestamp,
+    CLOSE_ROUND, ClaimRequest, Claimed, HostUpdate, Memories, MemoryColumns, NotifyClaim,
+    RoundSummary, Stored, StoredArticle, json_list, parse_time, timestamp,
 };
 
 type Result<T> = std::result::Result<T, tokio_postgres::Error>;
@@ -302,16 +302,8 @@ async fn record_host(
     host: &str,
     outcome: &FetchOutcome,
 ) -> Result<()> {
-    let limited = outcome
-        .rate_limited
-        .then_some(outcome.http_status)
-        .flatten();
-    match limited.or(outcome.http_status) {
-        Some(status) if limited.is_some() || matches!(status, 429 | 503) => {
-            let asked = outcome
-                .next_check
-                .as_ref()
-                .map(|hint| i64::try_from(hint.wait.as_secs().min(86_400)).unwrap_or(86_400));
+    match HostUpdate::of(host, outcome) {
+        HostUpdate::Backoff { asked_s, reason } => {
             let row = client
                 .query_one(
                     "INSERT INTO hosts (host, backoff_s, backoff_until, reason)
@@ -319,7 +311,7 @@ async fn record_host(
                      ON CONFLICT (host) DO UPDATE SET
                          backoff_s = coalesce($2, least(greatest(hosts.backoff_s * 2, 60), 86400)), reason = $3
                      RETURNING backoff_s",
-                    &[&host, &asked, &format!("HTTP {status} from {host}")],
+                    &[&host, &asked_s, &reason],
                 )
                 .await?;
             let backoff: i64 = row.get(0);
@@ -331,12 +323,12 @@ async fn record_host(
                 )
                 .await?;
         }
-        Some(status) if status < 400 => {
+        HostUpdate::Clear => {
             client
                 .execute("DELETE FROM hosts WHERE host = $1", &[&host])
                 .await?;
         }
-        _ => {}
+        HostUpdate::Nothing => {}
     }
     Ok(())
 }

@@ -6,8 +6,8 @@ use rusqlite::{Connection, params, params_from_iter};
 use std::collections::HashMap;
 
 use crate::model::outcome::{FetchOutcome, FetchStatus, SourceMemory};
-use crate::storage::rows::CLOSE_ROUND;
 pub(crate) use crate::storage::rows::timestamp;
+use crate::storage::rows::{CLOSE_ROUND, HostUpdate};
 use crate::storage::rows::{
     MemoryColumns, NotifyClaim, RoundSummary, Stored, StoredArticle, json_list, parse_time,
 };
@@ -248,41 +248,26 @@ pub(crate) fn record_fetch(
 /// the last backoff (from one minute, at most a day). A successful answer
 /// from the host ends it.
 fn record_host(conn: &Connection, host: &str, outcome: &FetchOutcome) -> rusqlite::Result<()> {
-    let limited = outcome
-        .rate_limited
-        .then_some(outcome.http_status)
-        .flatten();
-    match limited.or(outcome.http_status) {
-        Some(status) if limited.is_some() || matches!(status, 429 | 503) => {
-            let asked = outcome
-                .next_check
-                .as_ref()
-                .map(|hint| hint.wait.as_secs().min(86_400) as i64);
+    match HostUpdate::of(host, outcome) {
+        HostUpdate::Backoff { asked_s, reason } => {
             conn.prepare_cached(
                 "INSERT INTO hosts (host, backoff_s, backoff_until, reason)
-                 VALUES (?1, coalesce(?2, 60), '', ?4)
+                 VALUES (?1, coalesce(?2, 60), '', ?3)
                  ON CONFLICT (host) DO UPDATE SET
-                     backoff_s = coalesce(?2, min(max(backoff_s * 2, 60), 86400)), reason = ?4",
+                     backoff_s = coalesce(?2, min(max(backoff_s * 2, 60), 86400)), reason = ?3",
             )?
-            .execute(params![
-                host,
-                asked,
-                Option::<i64>::None,
-                format!("HTTP {status} from {host}")
-            ])?;
+            .execute(params![host, asked_s, reason])?;
             conn.prepare_cached(
                 "UPDATE hosts SET backoff_until = strftime('%Y-%m-%dT%H:%M:%SZ', ?2, '+' || backoff_s || ' seconds')
                  WHERE host = ?1",
             )?
             .execute(params![host, timestamp(outcome.finished_at)])?;
         }
-        // Only a success says the host is fine again; a 404 or 410 says
-        // nothing about its load.
-        Some(status) if status < 400 => {
+        HostUpdate::Clear => {
             conn.prepare_cached("DELETE FROM hosts WHERE host = ?1")?
                 .execute([host])?;
         }
-        _ => {}
+        HostUpdate::Nothing => {}
     }
     Ok(())
 }
