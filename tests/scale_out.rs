@@ -69,24 +69,9 @@ async fn stop_all(daemons: &mut [&mut Daemon]) {
 /// Waits until `daemon` has reported `rounds` finished rounds (on a shared
 /// database round ids interleave, so this counts STATUS lines).
 async fn wait_round_count(daemon: &mut Daemon, rounds: usize) {
-    loop {
-        let seen = daemon
-            .all_messages()
-            .iter()
-            .filter(|m| m.starts_with("STATUS=last round"))
-            .count();
-        if seen >= rounds {
-            return;
-        }
-        let known = daemon.all_messages().len();
-        daemon
-            .wait_message(|m| m.starts_with("STATUS=last round"))
-            .await;
-        if daemon.all_messages().len() == known {
-            // The matching line was already read: wait for a new one.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    daemon
+        .wait_messages(|m| m.starts_with("STATUS=last round"), rounds)
+        .await;
 }
 
 /// One number from the test database.

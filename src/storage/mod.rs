@@ -537,11 +537,6 @@ impl Reader {
         })
     }
 
-    /// Where it reads (shown without a password).
-    pub fn location(&self) -> &Location {
-        &self.location
-    }
-
     /// The schema version (0 for an empty database).
     ///
     /// # Errors

@@ -68,12 +68,19 @@ impl Daemon {
 
     /// Waits for an sd_notify line matching `want`; returns it.
     pub async fn wait_message(&mut self, want: impl Fn(&str) -> bool) -> String {
-        if let Some(found) = self.messages.iter().find(|m| want(m)) {
-            return found.clone();
-        }
+        self.wait_messages(&want, 1).await;
+        self.messages
+            .iter()
+            .find(|m| want(m))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits until `count` sd_notify lines matching `want` have arrived.
+    pub async fn wait_messages(&mut self, want: impl Fn(&str) -> bool, count: usize) {
         let deadline = Instant::now() + PATIENCE;
         let mut buf = vec![0u8; 4096];
-        loop {
+        while self.messages.iter().filter(|m| want(m)).count() < count {
             let left = deadline.saturating_duration_since(Instant::now());
             let n = tokio::time::timeout(left, self.notify.recv(&mut buf))
                 .await
@@ -85,14 +92,11 @@ impl Daemon {
                     )
                 })
                 .expect("read notify socket");
-            let lines: Vec<String> = String::from_utf8_lossy(&buf[..n])
-                .lines()
-                .map(str::to_owned)
-                .collect();
-            self.messages.extend(lines.iter().cloned());
-            if let Some(found) = lines.into_iter().find(|m| want(m)) {
-                return found;
-            }
+            self.messages.extend(
+                String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .map(str::to_owned),
+            );
         }
     }
 
